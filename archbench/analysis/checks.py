@@ -1,0 +1,302 @@
+"""Checks that catch the seeds' bugs: inputs that do not fit, and outputs that do not suit the loss.
+
+* :func:`check_input` runs one forward pass and names the first layer whose expected size differs from what
+  it receives (seed 000 wrote ``nn.Linear(1655, 120)`` where 16×5×5 = 400 features arrive).
+* :func:`check_outputs` tells logits, probabilities and log-probabilities apart and flags a pairing with the
+  wrong loss (seed 003 ends its LeNet in softmax and then trains it with ``CrossEntropyLoss``, which applies
+  log-softmax again).
+
+Example:
+    >>> check_input("lenet5", (1, 1, 28, 28)).ok
+    True
+    >>> check_outputs("lenet5", "cross_entropy").ok
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
+
+from archbench.analysis.shapes import conv_output_shape, pool_output_shape
+from archbench.analysis.summary import Shape, _Recorder, _model_device, resolve_model
+from archbench.errors import ShapeError
+
+
+class _Mismatch(Exception):
+    """A layer's expectation that its input does not meet; ``phrase`` reads "expects ... but receives ..."."""
+
+    def __init__(self, what: str, expected: object, actual: object, fix: str, phrase: str | None = None) -> None:
+        super().__init__(what)
+        self.expected, self.actual, self.fix = expected, actual, fix
+        self.phrase = phrase or f"expects {expected} {what} but receives {actual}"
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def _dims(n: int, x: torch.Tensor, kind: str) -> None:
+    if x.dim() != n + 2:
+        raise _Mismatch(
+            "input dimensions", n + 2, x.dim(), f"pass a batched (N, C, {', '.join('HWD'[:n])}) tensor to this {kind}"
+        )
+
+
+def _check_linear(m: nn.Linear, x: torch.Tensor) -> None:
+    if x.shape[-1] != m.in_features:
+        raise _Mismatch("input features", m.in_features, x.shape[-1], f"set in_features={x.shape[-1]} or change the input")
+
+
+def _check_conv(m: _ConvNd, x: torch.Tensor) -> None:
+    n = len(m.kernel_size)
+    _dims(n, x, "convolution")
+    if x.shape[1] != m.in_channels:
+        raise _Mismatch("input channels", m.in_channels, x.shape[1], f"set in_channels={x.shape[1]} or change the input")
+    if isinstance(m.padding, str):
+        return
+    try:
+        conv_output_shape(tuple(x.shape[2:]), m.kernel_size, m.stride, m.padding, m.dilation)
+    except ShapeError:
+        need = tuple(d * (k - 1) + 1 - 2 * p for k, p, d in zip(m.kernel_size, m.padding, m.dilation))
+        got = tuple(x.shape[2:])
+        phrase = f"expects spatial size at least {_fmt(need)} but receives {_fmt(got)}"
+        raise _Mismatch("spatial size", need, got, "use a larger input or a smaller kernel", phrase) from None
+
+
+def _check_pool(m: _MaxPoolNd | _AvgPoolNd, x: torch.Tensor) -> None:
+    n = 2 if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) else (1 if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) else 3)
+    if x.dim() < n + 1:
+        raise _Mismatch("input dimensions", n + 2, x.dim(), "pass a batched tensor")
+    dilation = getattr(m, "dilation", 1)
+    try:
+        pool_output_shape(tuple(x.shape[-n:]), m.kernel_size, m.stride, m.padding, dilation, m.ceil_mode)
+    except ShapeError as err:
+        got = tuple(x.shape[-n:])
+        phrase = f"expects a window that fits but receives spatial size {_fmt(got)} ({err})"
+        raise _Mismatch("spatial size", "a window that fits", got, "use a larger input", phrase.rstrip(".")) from None
+
+
+def _check_norm(m: nn.Module, x: torch.Tensor) -> None:
+    if x.dim() < 2 or x.shape[1] != m.num_features:
+        actual = x.shape[1] if x.dim() >= 2 else tuple(x.shape)
+        raise _Mismatch("channels", m.num_features, actual, f"set num_features={actual} or change the input")
+
+
+# (module type, rule): the first matching rule validates a module's input before it runs.
+_RULES: list[tuple[type | tuple[type, ...], Callable[[nn.Module, torch.Tensor], None]]] = [
+    (nn.Linear, _check_linear),
+    (_ConvNd, _check_conv),
+    ((_MaxPoolNd, _AvgPoolNd), _check_pool),
+    (_BatchNorm, _check_norm),
+]
+
+
+def _validate(module: nn.Module, x: torch.Tensor) -> None:
+    for kind, rule in _RULES:
+        if isinstance(module, kind):
+            rule(module, x)
+            return
+    if hasattr(module, "num_features") and hasattr(module, "running_mean"):  # archbench's own BatchNorm
+        _check_norm(module, x)
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """The verdict of :func:`check_input`.
+
+    Attributes:
+        ok: the whole forward pass fits.
+        message: one sentence; empty when ``ok``.
+        layer: dotted name of the first layer that does not fit (``None`` when ``ok``).
+        layer_type: its class name.
+        expected: what that layer expects (e.g. 400 input features).
+        actual: what it receives.
+        output_shape: the network's output shape when ``ok``.
+    """
+
+    ok: bool
+    message: str = ""
+    layer: str | None = None
+    layer_type: str | None = None
+    expected: object = None
+    actual: object = None
+    output_shape: Shape | None = None
+
+    def raise_for_error(self) -> None:
+        """Raise :class:`ShapeError` with :attr:`message` unless the check passed."""
+        if not self.ok:
+            raise ShapeError(self.message)
+
+
+def check_input(model_or_name: nn.Module | str, input_shape: Sequence[int] | None = None) -> InputCheck:
+    """Find the first layer whose expected input size differs from what it receives.
+
+    Args:
+        model_or_name: a module, or the name of a registered network.
+        input_shape: full input shape including the batch; defaults to the registered network's input.
+
+    Returns:
+        An :class:`InputCheck`; ``ok`` is False with a one-sentence ``message`` when a layer does not fit.
+
+    Example:
+        >>> bad = nn.Sequential(nn.Conv2d(1, 16, 5), nn.Flatten(), nn.Linear(1655, 10))
+        >>> check_input(bad, (1, 1, 9, 9)).message
+        "Layer '2' (Linear) expects 1655 input features but receives 400 (input shape (1, 400)); set in_features=400 or change the input."
+    """
+    model, shape = resolve_model(model_or_name, input_shape)
+    return check_resolved(model, shape, model_or_name if isinstance(model_or_name, str) else None)
+
+
+def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> InputCheck:
+    """:func:`check_input` for a built model and a full shape; ``name`` adds the registered input as a hint."""
+    hint = ""
+    if name is not None:
+        from archbench.registry import get_spec
+
+        spec = get_spec(name)
+        hint = f" ({name} takes N×{'×'.join(map(str, spec.input_shape))})"
+        if len(shape) != len(spec.input_shape) + 1:
+            return InputCheck(
+                ok=False,
+                message=f"Input shape {shape} has {len(shape)} dimensions but {name} takes "
+                f"{len(spec.input_shape) + 1}: (N, {', '.join(map(str, spec.input_shape))}); add the batch dimension.",
+                expected=len(spec.input_shape) + 1,
+                actual=len(shape),
+            )
+    was_training = model.training
+    model.eval()
+    recorder = _Recorder(model, validate=_validate)
+    try:
+        with recorder, torch.no_grad():
+            output = model(torch.zeros(shape, device=_model_device(model)))
+    except _Mismatch as err:
+        row = recorder.rows[recorder.open_calls[-1]]
+        return InputCheck(
+            ok=False,
+            message=f"Layer {row['name']!r} ({type(row['module']).__name__}) {err.phrase} "
+            f"(input shape {row['input_shape']}){hint}; {err.fix}.",
+            layer=row["name"],
+            layer_type=type(row["module"]).__name__,
+            expected=err.expected,
+            actual=err.actual,
+        )
+    except (RuntimeError, ValueError) as err:
+        where = recorder.rows[recorder.open_calls[-1]] if recorder.open_calls else None
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        name = where["name"] if where else "(model)"
+        kind = type(where["module"]).__name__ if where else type(model).__name__
+        return InputCheck(
+            ok=False,
+            message=f"Layer {name!r} ({kind}) fails on input shape "
+            f"{where['input_shape'] if where else shape}{hint}: {first_line}.",
+            layer=None if where is None else name,
+            layer_type=kind,
+        )
+    finally:
+        model.train(was_training)
+    out = output if isinstance(output, torch.Tensor) else None
+    if out is not None and out.dim() >= 1 and out.shape[0] != shape[0]:
+        return InputCheck(
+            ok=False,
+            message=f"The network returns a batch of {out.shape[0]} for an input batch of {shape[0]}: a reshape "
+            "such as view(-1, features) mixes samples; flatten with x.flatten(1) or nn.Flatten() instead.",
+            expected=shape[0],
+            actual=out.shape[0],
+        )
+    return InputCheck(ok=True, output_shape=tuple(out.shape) if out is not None else None)
+
+
+_LOSSES = {"cross_entropy": "logits", "nll": "log_probs"}
+
+
+def output_kind(outputs: torch.Tensor, atol: float = 1e-4) -> str:
+    """Classify a batch of class scores (N, K).
+
+    Returns:
+        ``"probabilities"`` (non-negative rows summing to 1: a softmax ends the network),
+        ``"log_probs"`` (rows whose exponentials sum to 1: log-softmax) or ``"logits"`` (anything else).
+
+    Example:
+        >>> output_kind(torch.softmax(torch.randn(4, 10), dim=1))
+        'probabilities'
+    """
+    outputs = outputs.detach().double()
+    ones = torch.ones(outputs.shape[0], dtype=outputs.dtype, device=outputs.device)
+    if bool((outputs >= 0).all()) and torch.allclose(outputs.sum(dim=1), ones, atol=atol):
+        return "probabilities"
+    if bool((outputs <= 0).all()) and torch.allclose(outputs.exp().sum(dim=1), ones, atol=atol):
+        return "log_probs"
+    return "logits"
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """The verdict of :func:`check_outputs`: ``kind`` is what the network emits, ``message`` why it is wrong."""
+
+    ok: bool
+    kind: str
+    loss: str
+    message: str = ""
+
+
+def check_outputs(
+    model_or_name: nn.Module | str,
+    loss: str | nn.Module = "cross_entropy",
+    input_shape: Sequence[int] | None = None,
+    *,
+    seed: int = 0,
+) -> OutputCheck:
+    """Check that a network's outputs are what its loss function expects.
+
+    ``CrossEntropyLoss`` wants logits (it applies log-softmax itself); ``NLLLoss`` wants log-probabilities.
+    Probabilities suit neither: a network ending in softmax and trained with ``CrossEntropyLoss`` squashes its
+    gradients (seed 003's bug).
+
+    Args:
+        model_or_name: a module or a registered name.
+        loss: ``"cross_entropy"``, ``"nll"``, or an ``nn.CrossEntropyLoss`` / ``nn.NLLLoss`` instance.
+        input_shape: full input shape; defaults to the registered input with batch 4.
+        seed: seed of the random input.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Softmax(dim=1))
+        >>> check_outputs(net, "cross_entropy", (2, 4)).kind
+        'probabilities'
+    """
+    if isinstance(loss, nn.CrossEntropyLoss):
+        loss = "cross_entropy"
+    elif isinstance(loss, nn.NLLLoss):
+        loss = "nll"
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be 'cross_entropy', 'nll' or one of those loss modules, got {loss!r}.")
+    if isinstance(model_or_name, str) and input_shape is None:
+        from archbench.registry import get_spec
+
+        input_shape = (4, *get_spec(model_or_name).input_shape)
+    model, shape = resolve_model(model_or_name, input_shape)
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = model(torch.randn(shape, generator=generator).to(_model_device(model)))
+    finally:
+        model.train(was_training)
+    kind = output_kind(outputs)
+    if kind == _LOSSES[loss]:
+        return OutputCheck(ok=True, kind=kind, loss=loss)
+    if kind == "probabilities":
+        fix = "remove the final softmax and return logits for CrossEntropyLoss (or end in log_softmax for NLLLoss)"
+        message = f"The network outputs probabilities (rows sum to 1), which {loss} does not expect; {fix}."
+    elif loss == "nll":
+        message = "The network outputs logits but NLLLoss expects log-probabilities; use CrossEntropyLoss or end in log_softmax."
+    else:
+        return OutputCheck(ok=True, kind=kind, loss=loss)  # log-softmax then cross-entropy: idempotent, harmless
+    return OutputCheck(ok=False, kind=kind, loss=loss, message=message)

@@ -1,0 +1,182 @@
+"""Layer-by-layer trace of a network: every module's output shape and parameter count.
+
+This is the seeds' ``for layer in net: X = layer(X); print(...)`` loop done properly: it descends into
+nested blocks, records a module once per call, and leaves the model's state untouched.
+
+Example:
+    >>> rows = trace_shapes("lenet5", (1, 1, 28, 28))
+    >>> [r.output_shape for r in rows if r.name in ("pool1", "pool2", "flatten")]
+    [(1, 6, 14, 14), (1, 16, 5, 5), (1, 400)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from archbench.errors import ShapeError
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One module call in a forward pass.
+
+    Attributes:
+        name: dotted path in the model (``"layer2.0.conv1"``).
+        type: the module's class name.
+        depth: nesting level, 1 for the model's direct children.
+        input_shape: shape of the first tensor argument.
+        output_shape: shape of the output (the first tensor, for modules returning several).
+        params: parameters of the module including its children.
+        own_params: parameters held directly by the module (these add up to the model's total).
+        is_leaf: the module has no children.
+    """
+
+    name: str
+    type: str
+    depth: int
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    own_params: int
+    is_leaf: bool
+
+
+def _first_tensor(value: object) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()))
+    return None
+
+
+def resolve_model(model_or_name: nn.Module | str, input_shape: Sequence[int] | None) -> tuple[nn.Module, Shape]:
+    """Build a registered network by name if needed and fill in its default input shape (batch 1).
+
+    Raises:
+        ShapeError: if no input shape is given for a module, or a size is not a positive integer.
+    """
+    if isinstance(model_or_name, str):
+        from archbench.registry import get_model, get_spec
+
+        model = get_model(model_or_name)
+        if input_shape is None:
+            input_shape = (1, *get_spec(model_or_name).input_shape)
+    else:
+        model = model_or_name
+    if input_shape is None:
+        raise ShapeError("An input shape is needed for a module that is not registered, e.g. (1, 1, 28, 28).")
+    shape = tuple(input_shape)
+    if not shape or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in shape):
+        raise ShapeError(f"Input shape {shape} must be positive integers, e.g. (1, 1, 28, 28).")
+    return model, shape
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class _Recorder:
+    """Forward hooks that log every module call; a context manager that removes them on exit.
+
+    ``open_calls`` holds the indices of the rows whose forward has started but not finished, so after an
+    exception its last entry is the innermost module that failed.
+    """
+
+    def __init__(self, model: nn.Module, validate: Callable[[nn.Module, torch.Tensor], None] | None = None) -> None:
+        self._validate = validate
+        self.rows: list[dict] = []
+        self.open_calls: list[int] = []
+        self._handles = []
+        for name, module in model.named_modules():
+            if name:
+                self._handles.append(module.register_forward_pre_hook(self._pre(name, module)))
+                self._handles.append(module.register_forward_hook(self._post))
+
+    def _pre(self, name: str, module: nn.Module):
+        def hook(_module: nn.Module, args: tuple) -> None:
+            tensor = _first_tensor(args)
+            shape = tuple(tensor.shape) if tensor is not None else ()
+            self.rows.append({"name": name, "module": module, "input_shape": shape, "output_shape": None})
+            self.open_calls.append(len(self.rows) - 1)
+            if self._validate is not None and tensor is not None:
+                self._validate(module, tensor)
+
+        return hook
+
+    def _post(self, _module: nn.Module, _args: tuple, output: object) -> None:
+        tensor = _first_tensor(output)
+        self.rows[self.open_calls.pop()]["output_shape"] = tuple(tensor.shape) if tensor is not None else ()
+
+    def __enter__(self) -> _Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def run_recorded(model: nn.Module, shape: Shape) -> tuple[list[dict], torch.Tensor]:
+    """Run ``model`` once in eval mode on zeros of ``shape``, recording every module call.
+
+    The training flag is restored afterwards and no state (BatchNorm statistics) changes.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with _Recorder(model) as recorder, torch.no_grad():
+            output = model(torch.zeros(shape, device=_model_device(model)))
+    finally:
+        model.train(was_training)
+    return recorder.rows, output
+
+
+def trace_shapes(model_or_name: nn.Module | str, input_shape: Sequence[int] | None = None) -> list[LayerInfo]:
+    """Every module call of one forward pass, in call order, with shapes and parameter counts.
+
+    Args:
+        model_or_name: a module, or the name of a registered network.
+        input_shape: the full input shape including the batch, e.g. ``(1, 1, 28, 28)``; defaults to the
+            registered network's input with batch 1.
+
+    Returns:
+        One :class:`LayerInfo` per module call (a module called twice appears twice).
+
+    Raises:
+        ShapeError: if the input does not fit the network (the message names the first layer that fails;
+            see :func:`archbench.check_input`).
+
+    Example:
+        >>> trace_shapes("resnet18", (1, 1, 224, 224))[-1].output_shape
+        (1, 10)
+    """
+    from archbench.analysis.checks import check_resolved
+
+    model, shape = resolve_model(model_or_name, input_shape)
+    check_resolved(model, shape, model_or_name if isinstance(model_or_name, str) else None).raise_for_error()
+    rows, _ = run_recorded(model, shape)
+    return [
+        LayerInfo(
+            name=row["name"],
+            type=type(row["module"]).__name__,
+            depth=row["name"].count(".") + 1,
+            input_shape=row["input_shape"],
+            output_shape=row["output_shape"],
+            params=sum(p.numel() for p in row["module"].parameters()),
+            own_params=sum(p.numel() for p in row["module"].parameters(recurse=False)),
+            is_leaf=next(row["module"].children(), None) is None,
+        )
+        for row in rows
+    ]
