@@ -71,6 +71,49 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """``archbench train NAME``: SGD on MNIST, Fashion-MNIST or the synthetic set, one line per epoch."""
+    from archbench.data import make_loaders
+    from archbench.registry import get_model, get_spec
+    from archbench.train import FitConfig, fit
+
+    spec = get_spec(args.name)
+    size = spec.input_shape[-1]
+    train, test = make_loaders(
+        args.data, root=args.root, batch_size=args.batch, download=args.download, resize=None if size == 28 else size
+    )
+    config = FitConfig(epochs=args.epochs, lr=args.lr, momentum=args.momentum, output=spec.output)
+    print(f"training {args.name} on {args.data} ({len(train.dataset):,} images), loss for {spec.output}")
+
+    def report(r: object) -> None:
+        print(
+            f"epoch {r.epoch}: loss {r.train_loss:.4f}, train acc {r.train_accuracy:.3f}, "
+            f"test acc {r.test_accuracy:.3f}, {r.seconds:.1f} s",
+            flush=True,
+        )
+
+    torch_seed(args.seed)
+    fit(get_model(args.name), train, test, config, on_epoch=report)
+    return 0
+
+
+def torch_seed(seed: int) -> None:
+    """Seed torch's global generator (weight initialisation, dropout)."""
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (no usage dump), exit status 2."""
 
@@ -93,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     p.add_argument("--depth", type=_positive, default=99, help="show modules down to this nesting depth")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("train", help="train a network (MNIST, Fashion-MNIST or a synthetic set)")
+    p.add_argument("name", help="a name from `archbench list`")
+    p.add_argument("--data", choices=("synthetic", "mnist", "fashion-mnist"), default="synthetic")
+    p.add_argument("--root", default="data", help="folder with MNIST/raw or FashionMNIST/raw (default ./data)")
+    p.add_argument("--download", action="store_true", help="download the dataset if missing (needs a network)")
+    p.add_argument("--epochs", type=_positive, default=1)
+    p.add_argument("--batch", type=_positive, default=64)
+    p.add_argument("--lr", type=_rate, default=0.01)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

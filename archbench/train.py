@@ -1,0 +1,112 @@
+"""Training and evaluation: a plain SGD loop whose loss follows what the network outputs.
+
+The loss comes from the network's :class:`~archbench.registry.ModelSpec`: ``CrossEntropyLoss`` for logits,
+``NLLLoss`` for log-probabilities, so the seeds' softmax-into-CrossEntropyLoss mistake cannot happen here.
+
+Example:
+    >>> from archbench.data import make_loaders
+    >>> train, test = make_loaders("synthetic", batch_size=64, synthetic_size=256)
+    >>> history = fit(archbench.get_model("lenet5_relu"), train, test, FitConfig(epochs=1, lr=0.05))
+    >>> len(history)
+    1
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Training hyperparameters (the seeds use SGD with lr 0.01-0.9 and momentum 0-0.9)."""
+
+    epochs: int = 1
+    lr: float = 0.01
+    momentum: float = 0.9
+    device: str = "cpu"
+    output: str = "logits"
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """Mean training loss, training and test accuracy and wall time of one epoch."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+
+
+def loss_for(output: str) -> nn.Module:
+    """The loss that matches a network's output kind (``"logits"`` or ``"log_probs"``)."""
+    return nn.NLLLoss() if output == "log_probs" else nn.CrossEntropyLoss()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu") -> float:
+    """Accuracy of ``model`` on ``loader`` in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for images, labels in loader:
+        predictions = model(images.to(device)).argmax(dim=1)
+        correct += int((predictions == labels.to(device)).sum())
+        total += labels.numel()
+    model.train(was_training)
+    return correct / max(total, 1)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    test_loader: DataLoader,
+    config: FitConfig = FitConfig(),
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> list[EpochResult]:
+    """Train with SGD and report each epoch.
+
+    Args:
+        model: the network.
+        train_loader: training batches.
+        test_loader: evaluation batches.
+        config: hyperparameters and the output kind that picks the loss.
+        on_epoch: called with each :class:`EpochResult` (e.g. to print progress).
+
+    Returns:
+        One :class:`EpochResult` per epoch.
+    """
+    model.to(config.device)
+    criterion = loss_for(config.output)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        model.train()
+        for images, labels in train_loader:
+            images, labels = images.to(config.device), labels.to(config.device)
+            optimizer.zero_grad(set_to_none=True)
+            outputs = model(images)
+            loss = criterion(outputs, labels)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * labels.numel()
+            correct += int((outputs.argmax(dim=1) == labels).sum())
+            seen += labels.numel()
+        result = EpochResult(
+            epoch=epoch,
+            train_loss=loss_sum / max(seen, 1),
+            train_accuracy=correct / max(seen, 1),
+            test_accuracy=evaluate(model, test_loader, config.device),
+            seconds=time.perf_counter() - start,
+        )
+        history.append(result)
+        if on_epoch is not None:
+            on_epoch(result)
+    return history
