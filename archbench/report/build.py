@@ -1,0 +1,418 @@
+"""``archbench report``: verify, count and benchmark, then write the markdown reports.
+
+The report owns a fixed set of files (:data:`REPORT_FILES`) in its folder and writes each atomically; any
+other file there is left alone. Everything but the timings and the environment is deterministic, so two runs
+give identical tables of shapes, parameters and MACs.
+
+Example:
+    >>> build_report(Path("reports"), [Path("reports/bench-cpu.json")])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
+from archbench.analysis.counts import count_macs
+from archbench.bench.results import BenchResults, BenchRow, load_results
+from archbench.registry import get_model, get_spec, list_models
+from archbench.report import plots
+from archbench.report.files import write_bytes, write_text
+from archbench.report.tables import integer, mark, seconds, shape, table
+from archbench.verify import Check, all_checks
+
+#: Every file the report writes; nothing else in the folder is touched.
+REPORT_FILES = (
+    "README.md",
+    "networks.md",
+    "verification.md",
+    "bottleneck.md",
+    "bottleneck.png",
+    "speed.md",
+    "speed_batch.png",
+    "speed_macs.png",
+    "feature_maps.png",
+)
+#: Where the quick benchmark writes when no ``--bench-json`` is given.
+QUICK_BENCH_JSON = "bench-cpu.json"
+FEATURE_MAP_NETWORK = "mnist_net"
+
+Log = Callable[[str], None]
+
+
+def _silent(_message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`build_report` wrote and found."""
+
+    out_dir: Path
+    files: tuple[Path, ...]
+    checks: tuple[Check, ...]
+    bench_json: tuple[Path, ...]
+
+    @property
+    def failed(self) -> list[Check]:
+        """The checks that did not hold."""
+        return [c for c in self.checks if not c.passed]
+
+
+# ------------------------------------------------------------------------------------------------ networks
+def networks_markdown() -> str:
+    """The table of every network and, per network, its layer table (analytic counter, batch 1)."""
+    rows, sections = [], []
+    for name in list_models():
+        spec = get_spec(name)
+        count = count_macs(name)
+        rows.append(
+            (
+                f"[`{name}`](#{name})",
+                shape(spec.input_shape),
+                shape(count.output_shape[1:]),
+                integer(count.params),
+                integer(count.total),
+                integer(count.flops),
+                integer(spec.flat_features),
+                spec.source,
+            )
+        )
+        layer_rows = [
+            (r.name, r.type, shape(r.output_shape), integer(r.params) if r.params else "", integer(r.macs) if r.macs else "")
+            for r in count.layers
+        ]
+        sections.append(
+            f"### {name}\n\n{spec.description}. Input 1×{shape(spec.input_shape)}; "
+            f"{integer(count.params)} parameters; {integer(count.total)} MACs.\n\n"
+            + table(layer_rows, ("layer", "type", "output", "params", "MACs"), ("left", "left", "left", "right", "right"))
+        )
+    head = (
+        "# Networks\n\n"
+        "MACs are the multiply-accumulates of convolution and linear layers for one image; FLOPs = 2 × MACs. "
+        "BatchNorm, activations, pooling and additions are not in these totals. Counted by archbench's "
+        "closed-form counter, which the verification report checks against fvcore and `FlopCounterMode`.\n\n"
+    )
+    summary = table(
+        rows,
+        ("network", "input", "output", "params", "MACs", "FLOPs", "flat features", "source"),
+        ("left", "left", "left", "right", "right", "right", "right", "left"),
+    )
+    return head + summary + "\n\n## Layers\n\n" + "\n\n".join(sections) + "\n\n![feature maps](feature_maps.png)\n"
+
+
+def feature_maps_png(network: str = FEATURE_MAP_NETWORK, digit: int = 7, seed: int = 0) -> bytes:
+    """Activation maps of the first two conv layers of ``network`` for a synthetic digit."""
+    torch.manual_seed(seed)
+    model = get_model(network)
+    image = plots.synthetic_digit(digit, size=get_spec(network).input_shape[-1])
+    activations = plots.first_conv_activations(model, image)
+    title = f"{network}: first two conv layers on a synthetic '{digit}' (random initialisation, seed {seed})"
+    return plots.feature_maps_png(image, activations, title)
+
+
+# ------------------------------------------------------------------------------------------- verification
+def verification_markdown(checks: Sequence[Check]) -> str:
+    """Each check with pass/fail, the measured and expected values and the worst error."""
+    by_area: dict[str, list[Check]] = defaultdict(list)
+    for check in checks:
+        by_area[check.area].append(check)
+    passed = sum(c.passed for c in checks)
+    parts = [
+        "# Verification\n",
+        f"{passed} of {len(checks)} checks pass. Each runs through the library functions the test suite uses "
+        "(`archbench.verify`); expected values come from closed forms, the seeds, torchvision or a second counter.\n",
+    ]
+    for area, rows in by_area.items():
+        worst = [c.worst_error for c in rows if c.worst_error is not None]
+        note = f" Worst error: {max(worst):.1e}." if worst else ""
+        parts.append(f"## {area}\n\n{sum(c.passed for c in rows)} of {len(rows)} pass.{note}\n")
+        parts.append(
+            table(
+                ((c.name, mark(c.passed), c.measured, c.expected) for c in rows),
+                ("check", "result", "measured", "expected"),
+            )
+            + "\n"
+        )
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------- bottleneck
+def bottleneck_markdown() -> tuple[str, bytes]:
+    """The 1×1 bottleneck figures (seed 002) and the dense-layer argument (seed 003), with a bar chart."""
+    demo = bottleneck_comparison()
+    dense = dense_layer_cost()
+    rows = [
+        ("5×5 conv 192→32", integer(demo.direct_macs), integer(demo.direct_params)),
+        ("1×1 conv 192→16, then 5×5 16→32", integer(demo.bottleneck_macs), integer(demo.bottleneck_params)),
+        ("  of which the 1×1 reduction", integer(demo.reduce_macs), ""),
+        ("ratio", f"{demo.mac_ratio:.2f}×", f"{demo.param_ratio:.2f}×"),
+    ]
+    text = (
+        "# The 1×1 bottleneck\n\n"
+        "Seed 002: on a 28×28 map with 192 channels, a 5×5 convolution to 32 channels costs 120,422,400 "
+        "multiply-accumulates; reducing to 16 channels with a 1×1 convolution first brings it to 12,443,648. "
+        "Counted here by the analytic counter (batch 1; both designs keep 28×28 with padding 2):\n\n"
+        + table(rows, ("design", "MACs", "params"), ("left", "right", "right"))
+        + "\n\n![bottleneck](bottleneck.png)\n\n"
+        "Try other channel numbers with `archbench bottleneck --in 192 --mid 16 --out 32 --size 28 --kernel 5`.\n\n"
+        "## Why convolutions at all\n\n"
+        f"Seed 003: a fully connected layer from a {shape(dense.image_shape)} image to {dense.out_features} "
+        f"outputs holds {integer(dense.weights)} weights ({integer(dense.params)} with biases) and costs "
+        f"{integer(dense.macs)} MACs per image; its parameters take {dense.float32_bytes / 1e9:.2f} GB in float32.\n"
+    )
+    png = plots.bar_chart_png(
+        {"5×5 direct": demo.direct_macs, "1×1 then 5×5": demo.bottleneck_macs},
+        "multiply-accumulates",
+        f"192→32 on 28×28: {demo.mac_ratio:.2f}× fewer MACs with the 1×1 bottleneck",
+    )
+    return text, png
+
+
+# -------------------------------------------------------------------------------------------------- speed
+def _spread(row: BenchRow) -> str:
+    stats = row.stats or {}
+    iqr = stats.get("iqr")
+    return f"±{seconds(iqr / 2)} (IQR/2), {stats.get('rounds', '?')} rounds" if iqr is not None else ""
+
+
+def _speed_rows(rows: Sequence[BenchRow]) -> list[tuple[str, ...]]:
+    out = []
+    for r in sorted(rows, key=lambda r: (str(r.model), int(r.batch))):
+        if r.status != "ok":
+            out.append((f"`{r.model}`", str(r.batch), "out of memory", "", "", ""))
+            continue
+        out.append(
+            (
+                f"`{r.model}`",
+                str(r.batch),
+                seconds(r.median_s),
+                _spread(r),
+                f"{r.images_per_s:,.0f}",
+                f"{r.gflops_per_s:.2f}",
+            )
+        )
+    return out
+
+
+def _ratio_rows(rows: Sequence[BenchRow], ours: str, theirs: str) -> list[tuple[str, ...]]:
+    """Median time of ``ours`` over ``theirs`` for each (device, dtype, mode, batch) both have."""
+    index = {(r.device, r.dtype, r.mode, r.batch, r.model): r for r in rows if r.status == "ok"}
+    out = []
+    for (device, dtype, mode, batch, model), mine in sorted(index.items(), key=lambda kv: str(kv[0])):
+        other = index.get((device, dtype, mode, batch, theirs))
+        if model == ours and other is not None:
+            out.append(
+                (device, dtype, mode, str(batch), seconds(mine.median_s), seconds(other.median_s),
+                 f"{mine.median_s / other.median_s:.3f}")
+            )  # fmt: skip
+    return out
+
+
+def _other_ratio_sections(results: Sequence[BenchResults]) -> list[str]:
+    """The BatchNorm micro-benchmark and the counter comparison, when the JSON has them."""
+    parts = []
+    batchnorm, counting = [], []
+    for result in results:
+        for entry in result.other:
+            info, stats = entry.get("extra_info", {}), entry.get("stats", {})
+            group = str(entry.get("group", ""))
+            if group.startswith("batchnorm-fwd-bwd") and "impl" in info:
+                batchnorm.append((info, stats))
+            elif group.startswith("count-macs") and "method" in info:
+                counting.append((info, stats))
+    if batchnorm:
+        medians = {(i.get("device"), i["impl"]): s["median"] for i, s in batchnorm}
+        rows = [
+            (device, str(batchnorm[0][0].get("shape", "")), seconds(medians[(device, "ours")]),
+             seconds(medians[(device, "native")]), f"{medians[(device, 'ours')] / medians[(device, 'native')]:.2f}×")
+            for device in sorted({d for d, _ in medians})
+            if (device, "ours") in medians and (device, "native") in medians
+        ]  # fmt: skip
+        parts.append(
+            "### Hand-written BatchNorm vs `nn.BatchNorm2d` (forward + backward)\n\n"
+            + table(rows, ("device", "shape", "ours", "native", "ours / native"))
+            + "\n"
+        )
+    if counting:
+        by_method = {i["method"]: (s["median"], i.get("cold_s"), i.get("macs")) for i, s in counting}
+        base = by_method.get("analytic")
+        rows = [
+            (method, seconds(warm), seconds(cold) if cold else "", integer(macs) if macs else "",
+             f"{warm / base[0]:.1f}×" if base else "", f"{cold / base[1]:.1f}×" if base and cold and base[1] else "")
+            for method, (warm, cold, macs) in by_method.items()
+        ]  # fmt: skip
+        parts.append(
+            "### Counting MACs of ResNet-18 at 1×3×224×224\n\n"
+            + table(rows, ("method", "warm median", "cold (first use)", "conv+linear MACs", "warm / analytic", "cold / analytic"))
+            + "\n"
+        )
+    return parts
+
+
+def speed_markdown(results: Sequence[BenchResults], out_dir: Path) -> tuple[str, bytes | None, bytes | None]:
+    """Speed tables per device and mode, the ratio tables, and the two plots (None when there is no data)."""
+    rows = [r for result in results for r in result.rows]
+    sources = ", ".join(f"`{_relative(result.path, out_dir)}`" for result in results)
+    parts = [
+        "# Speed\n",
+        f"From {sources}. Median time per call with its spread (half the interquartile range), images/s = "
+        "batch / median, GFLOP/s = FLOPs per image × images/s (forward: 2 × MACs; train step: forward + "
+        "backward FLOPs from `FlopCounterMode`). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
+    ]
+    groups: dict[tuple[str, str, str], list[BenchRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.device, r.dtype, r.mode)].append(r)
+    for (device, dtype, mode), group in sorted(groups.items()):
+        threads = sorted({r.threads for r in group})
+        parts.append(f"## {mode} on {device} ({dtype}, {', '.join(map(str, threads))} threads)\n")
+        parts.append(table(_speed_rows(group), ("network", "batch", "median", "spread", "images/s", "GFLOP/s")) + "\n")
+    comparisons = [
+        ("Hand-written BatchNorm network vs torch's (`lenet5_bn` / `lenet5_bn_torch`)", "lenet5_bn", "lenet5_bn_torch"),
+        ("Our ResNet-18 vs torchvision's (same weights layout, 3×224×224)", "resnet18(variant=torchvision)",
+         "torchvision.models.resnet18"),
+    ]  # fmt: skip
+    ratio_parts = []
+    for title, ours, theirs in comparisons:
+        ratio = _ratio_rows(rows, ours, theirs)
+        if ratio:
+            ratio_parts.append(
+                f"### {title}\n\n"
+                + table(ratio, ("device", "dtype", "mode", "batch", "ours", "theirs", "ours / theirs"))
+                + "\n"
+            )
+    ratio_parts += _other_ratio_sections(results)
+    if ratio_parts:
+        parts.append("## Side-by-side ratios (same run)\n")
+        parts += ratio_parts
+    batch_series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    macs_series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        if r.status == "ok" and r.mode == "forward":
+            key = f"{r.model} ({r.device})"
+            batch_series[key].append((r.batch, r.images_per_s))
+            macs_series[key].append((r.macs_per_image * r.batch, r.median_s))
+    batch_png = macs_png = None
+    if batch_series:
+        batch_png = plots.line_plot_png(batch_series, "batch size", "images / s", "Forward throughput against batch size")
+        macs_png = plots.line_plot_png(macs_series, "MACs per call (batch × MACs per image)", "median seconds per call",
+                                       "Forward time against work")  # fmt: skip
+        parts.append("## Plots\n\n![images/s against batch](speed_batch.png)\n\n![time against MACs](speed_macs.png)\n")
+    return "\n".join(parts), batch_png, macs_png
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(base).resolve()))
+    except ValueError:
+        return str(path)
+
+
+# -------------------------------------------------------------------------------------------------- index
+def _headline(results: Sequence[BenchResults]) -> list[str]:
+    lines = []
+    for model, mode in (("lenet5", "forward"), ("resnet18", "train_step")):
+        rows = [r for result in results for r in result.select(model=model, mode=mode, status="ok")]
+        for device in sorted({r.device for r in rows}):
+            best = max((r for r in rows if r.device == device), key=lambda r: r.images_per_s)
+            lines.append(
+                f"- `{model}` {mode} on {device}: {best.images_per_s:,.0f} images/s at batch {best.batch} "
+                f"({best.gflops_per_s:.2f} GFLOP/s)"
+            )
+    return lines
+
+
+def index_markdown(checks: Sequence[Check], results: Sequence[BenchResults], environment: dict[str, Any]) -> str:
+    """``README.md`` of the report: index, environment fingerprint and a one-screen summary."""
+    failed = [c for c in checks if not c.passed]
+    env_rows = [(k, str(v)) for k, v in environment.items() if k != "gpu"]
+    gpu = environment.get("gpu")
+    if gpu:
+        env_rows.append(("gpu", str(gpu)))
+    summary = [
+        f"- Networks verified: {len(list_models())} ({', '.join(f'`{n}`' for n in list_models())})",
+        f"- Checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
+        + (f" ({'; '.join(c.name for c in failed)})" if failed else ""),
+        *_headline(results),
+    ]
+    return (
+        "# archbench report\n\n"
+        "Generated by `archbench report`. Everything but the timings and the environment is deterministic.\n\n"
+        "## Summary\n\n" + "\n".join(summary) + "\n\n"
+        "## Contents\n\n"
+        "- [Networks](networks.md): every network's input, output, parameters, MACs and layer table, and the "
+        "feature maps of the MNIST net\n"
+        "- [Verification](verification.md): shapes, counts, BatchNorm and torchvision equivalence, seed bugs\n"
+        "- [The 1×1 bottleneck](bottleneck.md)\n"
+        "- [Speed](speed.md): forward and train-step timings, ratios and plots\n\n"
+        "## Environment\n\n" + table(env_rows, ("key", "value")) + "\n"
+    )
+
+
+# -------------------------------------------------------------------------------------------------- build
+def build_report(
+    out_dir: Path = Path("reports"),
+    bench_json: Sequence[Path] = (),
+    *,
+    log: Log = _silent,
+    run_quick_bench: Callable[[Path], None] | None = None,
+) -> Report:
+    """Verify, count and (if no results are given) benchmark, then write the report files.
+
+    Args:
+        out_dir: the report folder (created if missing).
+        bench_json: benchmark JSON files (e.g. one CPU and one GPU run); when empty, ``run_quick_bench`` writes
+            ``out_dir / bench-cpu.json`` first.
+        log: receives one line per step (the CLI prints them on stderr).
+        run_quick_bench: runs a quick CPU benchmark into the given path; required when ``bench_json`` is empty.
+
+    Returns:
+        The :class:`Report`.
+
+    Raises:
+        ArchbenchError: for a missing, corrupt or foreign JSON file (before anything is written).
+    """
+    out_dir = Path(out_dir)
+    paths = [Path(p) for p in bench_json]
+    results = [load_results(p) for p in paths]  # validate everything before writing anything
+    if not paths:
+        if run_quick_bench is None:
+            raise ValueError("build_report needs bench_json or run_quick_bench.")
+        quick = out_dir / QUICK_BENCH_JSON
+        log(f"no --bench-json given: running a quick CPU benchmark into {quick}")
+        run_quick_bench(quick)
+        paths, results = [quick], [load_results(quick)]
+    log("verifying shapes, counts, BatchNorm, torchvision equivalence and seed bugs")
+    checks = all_checks()
+    log("counting parameters and MACs of every network")
+    networks = networks_markdown()
+    log("drawing feature maps, the bottleneck chart and the speed plots")
+    feature_maps = feature_maps_png()
+    bottleneck_text, bottleneck_png = bottleneck_markdown()
+    speed_text, batch_png, macs_png = speed_markdown(results, out_dir)
+    environment = dict(results[0].environment) if results else {}
+    files = {
+        "README.md": index_markdown(checks, results, environment),
+        "networks.md": networks,
+        "verification.md": verification_markdown(checks),
+        "bottleneck.md": bottleneck_text,
+        "bottleneck.png": bottleneck_png,
+        "speed.md": speed_text,
+        "speed_batch.png": batch_png,
+        "speed_macs.png": macs_png,
+        "feature_maps.png": feature_maps,
+    }
+    written = []
+    for name, content in files.items():
+        if content is None:
+            continue
+        path = out_dir / name
+        written.append(write_text(path, content) if isinstance(content, str) else write_bytes(path, content))
+    log(f"wrote {len(written)} files to {out_dir}")
+    return Report(out_dir, tuple(written), tuple(checks), tuple(paths))

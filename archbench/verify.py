@@ -1,0 +1,252 @@
+"""The verification checks that the report prints, run through the library itself.
+
+Each function returns :class:`Check` rows (pass/fail, what was measured against what was expected, and the
+worst numerical error where one applies). The tests assert the same facts with the same functions.
+
+Example:
+    >>> rows = shape_checks()
+    >>> all(r.passed for r in rows)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from archbench.analysis.checks import check_input, check_outputs
+from archbench.analysis.summary import trace_shapes
+from archbench.layers.blocks import InceptionA, Residual
+from archbench.registry import get_model, get_spec, list_models
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verified property.
+
+    Attributes:
+        area: the report section (``"shapes"``, ``"counts"``, ``"batchnorm"``, ``"torchvision"``, ``"seed bugs"``).
+        name: what was checked.
+        passed: whether it held.
+        measured: what archbench found (as text).
+        expected: the independent value it was compared with (as text).
+        worst_error: the largest absolute difference, for numerical comparisons.
+    """
+
+    area: str
+    name: str
+    passed: bool
+    measured: str
+    expected: str
+    worst_error: float | None = None
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def shape_checks(models: list[str] | None = None) -> list[Check]:
+    """Each network's claimed flat features and layer shapes against a traced forward pass."""
+    rows = []
+    for name in models or list_models():
+        spec = get_spec(name)
+        trace = trace_shapes(name, (1, *spec.input_shape))
+        flat = [r.output_shape[1] for r in trace if r.type == "Flatten"]
+        rows.append(
+            Check("shapes", f"{name}: flattened features", flat == [spec.flat_features], str(flat), f"[{spec.flat_features}]")
+        )
+        sample = spec.facts_input_shape or spec.input_shape
+        outputs = {r.name: r.output_shape[1:] for r in trace_shapes(name, (1, *sample))}
+        for layer, claimed in spec.layer_shapes.items():
+            got = outputs.get(layer, ())
+            rows.append(
+                Check(
+                    "shapes",
+                    f"{name}: {layer} output at {_shape(sample)}",
+                    tuple(got) == tuple(claimed),
+                    _shape(got),
+                    _shape(claimed),
+                )
+            )
+        out = trace[-1].output_shape
+        rows.append(Check("shapes", f"{name}: output", out == (1, spec.num_classes), _shape(out), f"1×{spec.num_classes}"))
+    return rows
+
+
+def block_checks() -> list[Check]:
+    """The seeds' block facts: Residual keeps 4×3×6×6, the strided one gives 4×6×3×3, InceptionA gives 88."""
+    cases: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], tuple[int, ...]]] = [
+        ("Residual(3, 3) on 4×3×6×6", lambda: Residual(3, 3), (4, 3, 6, 6), (4, 3, 6, 6)),
+        ("Residual(3, 6, 1×1, stride 2) on 4×3×6×6", lambda: Residual(3, 6, True, 2), (4, 3, 6, 6), (4, 6, 3, 3)),
+        ("InceptionA(10) on 1×10×12×12", lambda: InceptionA(10), (1, 10, 12, 12), (1, 88, 12, 12)),
+    ]
+    rows = []
+    for label, build, given, expected in cases:
+        with torch.no_grad():
+            got = tuple(build()(torch.rand(given)).shape)
+        rows.append(Check("shapes", label, got == expected, _shape(got), _shape(expected)))
+    return rows
+
+
+def seed_bug_checks() -> list[Check]:
+    """The seeds' bugs rebuilt: each must be caught."""
+    typo = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+        nn.Linear(1655, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10),
+    )  # fmt: skip
+    found = check_input(typo, (1, 1, 28, 28))
+    softmax_net = nn.Sequential(get_model("lenet5_relu"), nn.Softmax(dim=1))
+    flagged = check_outputs(softmax_net, "cross_entropy", (4, 1, 28, 28))
+    return [
+        Check(
+            "seed bugs",
+            "seed 000: Linear(1655, 120) after 16×5×5 features",
+            not found.ok and found.expected == 1655 and found.actual == 400,
+            found.message or "not caught",
+            "caught: expects 1655, receives 400",
+        ),
+        Check(
+            "seed bugs",
+            "seed 003: softmax output trained with CrossEntropyLoss",
+            not flagged.ok and flagged.kind == "probabilities",
+            flagged.message or "not flagged",
+            "flagged: outputs are probabilities",
+        ),
+    ] + [
+        Check(
+            "seed bugs",
+            f"{name}: outputs suit its loss",
+            (result := check_outputs(name, "cross_entropy" if get_spec(name).output == "logits" else "nll")).ok,
+            result.kind,
+            get_spec(name).output,
+        )
+        for name in list_models()
+    ]
+
+
+def torchvision_checks(seed: int = 0) -> list[Check]:
+    """``resnet18`` (torchvision variant) loads torchvision's ``state_dict`` unchanged and computes the same."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    ours = get_model("resnet18", in_channels=3, num_classes=1000, variant="torchvision").eval()
+    theirs = torchvision.models.resnet18().eval()
+    same_keys = list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        error = float((ours(x) - theirs(x)).abs().max())
+    params = sum(p.numel() for p in ours.parameters())
+    return [
+        Check("torchvision", "resnet18 state_dict keys and shapes", same_keys, "identical" if same_keys else "differ", "identical"),
+        Check("torchvision", "resnet18 parameters", params == 11_689_512, f"{params:,}", "11,689,512"),
+        Check("torchvision", "resnet18 outputs on 2×3×64×64", error <= 1e-5, f"max |Δ| {error:.2e}", "≤ 1e-5", error),
+    ]
+
+
+def counter_checks(models: list[str] | None = None) -> list[Check]:
+    """Conv + linear MACs: the analytic counter against fvcore and ``FlopCounterMode`` / 2, per network."""
+    from archbench.analysis.counts import count_macs
+
+    rows = []
+    for name in models or list_models():
+        analytic = count_macs(name).total
+        fvcore = count_macs(name, method="fvcore").total
+        flop_counter = count_macs(name, method="torch").total
+        rows.append(
+            Check(
+                "counts",
+                f"{name}: analytic = fvcore = FlopCounterMode/2",
+                analytic == fvcore == flop_counter,
+                f"{analytic:,}",
+                f"fvcore {fvcore:,}; torch {flop_counter:,}",
+            )
+        )
+    return rows
+
+
+def _max_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.detach() - b.detach()).abs().max())
+
+
+def batchnorm_checks(seed: int = 0, steps: int = 3) -> list[Check]:
+    """Our BatchNorm against ``nn.BatchNorm1d/2d`` (torch convention) and the d2l formulas, in float64.
+
+    Several training steps, then eval: outputs, running statistics, ``num_batches_tracked`` and the
+    gradients of input, weight and bias. The worst absolute error over all of them is reported.
+    """
+    from archbench.layers.batchnorm import BatchNorm
+
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for shape, native_cls in (((16, 6), nn.BatchNorm1d), ((8, 4, 5, 5), nn.BatchNorm2d)):
+        channels = shape[1]
+        ours = BatchNorm(channels, num_dims=len(shape), dtype=torch.float64)
+        native = native_cls(channels, dtype=torch.float64)
+        with torch.no_grad():
+            native.weight.copy_(torch.rand(channels, generator=generator, dtype=torch.float64) + 0.5)
+            native.bias.copy_(torch.randn(channels, generator=generator, dtype=torch.float64))
+        ours.load_state_dict(native.state_dict())
+        worst = 0.0
+        for _ in range(steps):
+            x = (3 * torch.randn(shape, generator=generator, dtype=torch.float64) + 1).requires_grad_()
+            x2 = x.detach().clone().requires_grad_()
+            grad = torch.randn(shape, generator=generator, dtype=torch.float64)
+            y_ours, y_native = ours(x), native(x2)
+            y_ours.backward(grad), y_native.backward(grad)
+            worst = max(worst, _max_error(y_ours, y_native), _max_error(x.grad, x2.grad))
+            worst = max(worst, _max_error(ours.weight.grad, native.weight.grad), _max_error(ours.bias.grad, native.bias.grad))
+            ours.zero_grad(), native.zero_grad()
+        for buffer in ("running_mean", "running_var", "num_batches_tracked"):
+            worst = max(worst, _max_error(getattr(ours, buffer).double(), getattr(native, buffer).double()))
+        ours.eval(), native.eval()
+        x = torch.randn(shape, generator=generator, dtype=torch.float64)
+        worst = max(worst, _max_error(ours(x), native(x)))
+        label = f"BatchNorm({channels}) vs nn.{native_cls.__name__} on {_shape(shape)}, {steps} steps + eval, float64"
+        rows.append(Check("batchnorm", label, worst <= 1e-10, f"max |Δ| {worst:.1e}", "≤ 1e-10", worst))
+
+    # d2l convention against its formulas: momentum 0.9 keeps the old value, biased variance throughout.
+    shape = (8, 3, 4, 4)
+    ours = BatchNorm(3, num_dims=4, convention="d2l", dtype=torch.float64)
+    mean_ref, var_ref = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    worst = 0.0
+    for _ in range(steps):
+        x = torch.randn(shape, generator=generator, dtype=torch.float64) * 2 + 0.5
+        mu = x.mean(dim=(0, 2, 3))
+        var = ((x - mu[None, :, None, None]) ** 2).mean(dim=(0, 2, 3))
+        expected = (x - mu[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + 1e-5)
+        worst = max(worst, _max_error(ours(x), expected))
+        mean_ref, var_ref = 0.9 * mean_ref + 0.1 * mu, 0.9 * var_ref + 0.1 * var
+    worst = max(worst, _max_error(ours.running_mean, mean_ref), _max_error(ours.running_var, var_ref))
+    rows.append(
+        Check("batchnorm", f"d2l convention vs its formulas on {_shape(shape)}, {steps} steps, float64",
+              worst <= 1e-10, f"max |Δ| {worst:.1e}", "≤ 1e-10", worst)  # fmt: skip
+    )
+
+    # The two LeNets with BatchNorm compute the same function once parameters are copied.
+    torch.manual_seed(seed)
+    ours_net, torch_net = get_model("lenet5_bn").double(), get_model("lenet5_bn_torch").double()
+    ours_net.load_state_dict(torch_net.state_dict())
+    x = torch.randn(8, 1, 28, 28, generator=generator, dtype=torch.float64)
+    worst = max(_max_error(ours_net(x), torch_net(x)), _max_error(ours_net.eval()(x), torch_net.eval()(x)))
+    rows.append(
+        Check("batchnorm", "lenet5_bn vs lenet5_bn_torch outputs (train and eval), float64",
+              worst <= 1e-10, f"max |Δ| {worst:.1e}", "≤ 1e-10", worst)  # fmt: skip
+    )
+    return rows
+
+
+def all_checks() -> list[Check]:
+    """Every check of the report, in report order."""
+    return (
+        shape_checks()
+        + block_checks()
+        + counter_checks()
+        + batchnorm_checks()
+        + torchvision_checks()
+        + seed_bug_checks()
+    )
