@@ -8,7 +8,7 @@ Example:
     400
 """
 
-from archbench.analysis import check_input, check_outputs, trace_shapes
+from archbench.analysis import check_input, check_outputs, count_macs, count_params, trace_shapes
 from archbench.errors import ArchbenchError, ShapeError, UnknownModelError
 from archbench.registry import ModelSpec, get_model, get_spec, list_models, register_model
 
@@ -21,6 +21,8 @@ __all__ = [
     "UnknownModelError",
     "check_input",
     "check_outputs",
+    "count_macs",
+    "count_params",
     "get_model",
     "get_spec",
     "list_models",

@@ -6,6 +6,9 @@ status 2, never a traceback.
 Example:
     $ archbench list
     $ archbench summary lenet5 --input-size 1 28 28 --batch 4
+    $ archbench flops resnet18 --method fvcore --input-size 1 224 224
+    $ archbench bottleneck --in 192 --mid 16 --out 32 --size 28 --kernel 5
+    $ archbench bench --device cpu --models 'lenet*' --batch 1 64 --json reports/bench-cpu.json
 """
 
 from __future__ import annotations
@@ -69,6 +72,126 @@ def cmd_summary(args: argparse.Namespace) -> int:
     total = sum(p.numel() for p in model.parameters())
     print(f"total parameters: {total:,}")
     return 0
+
+
+def cmd_flops(args: argparse.Namespace) -> int:
+    """``archbench flops NAME``: conv + linear MACs and parameters per layer, from one of three counters."""
+    from archbench.analysis.counts import count_macs
+    from archbench.registry import get_spec
+
+    spec = get_spec(args.name)
+    shape = (args.batch, *(args.input_size or spec.input_shape))
+    result = count_macs(args.name, shape, args.method, backward=args.backward)
+    table = [
+        (
+            "  " * r.name.count(".") + r.name,
+            r.type + (" (meta)" if r.counted_by == "meta" else ""),
+            _fmt_shape(r.output_shape),
+            f"{r.params:,}" if r.params else "-",
+            f"{r.macs:,}" if r.macs else "-",
+            f"{r.other_ops:,} {r.other_kind}" if r.other_ops else "-",
+        )
+        for r in result.layers
+        if r.type != "Identity"  # placeholders of absent layers (e.g. no norm)
+    ]
+    print(f"{args.name}: input {_fmt_shape(shape)}, {args.method} counter")
+    headers = ("layer", "type", "output shape", "params", "MACs", "other ops")
+    print(tabulate(table, headers=headers, disable_numparse=True))
+    print(f"conv+linear MACs: {result.total:,} (FLOPs = 2 × MACs = {result.flops:,})")
+    if result.other_ops:
+        others = ", ".join(f"{kind} {ops:,}" for kind, ops in result.other_ops.items())
+        source = "fvcore's own counts" if args.method == "fvcore" else "one op per element, pooling per window element"
+        print(f"other ops, not in the MACs ({source}): {others}")
+    print(f"parameters: {result.params:,}")
+    if result.meta_fallback:
+        print(f"no counting rule, shapes from a meta-device forward: {', '.join(result.meta_fallback)}")
+    if result.backward is not None:
+        print(
+            f"backward MACs (FlopCounterMode): {result.backward:,}; "
+            f"convention 2 × forward: {result.backward_convention:,}"
+        )
+    return 0
+
+
+def cmd_bottleneck(args: argparse.Namespace) -> int:
+    """``archbench bottleneck``: a k×k convolution against a 1×1 reduction followed by it (seed 002)."""
+    from archbench.analysis.bottleneck import bottleneck_comparison
+
+    c = bottleneck_comparison(
+        args.in_channels, args.mid, args.out, size=args.size, kernel=args.kernel, batch=args.batch, method=args.method
+    )
+    k, size = f"{c.kernel}×{c.kernel}", f"{c.size}×{c.size}"
+    rows = [
+        (f"{k} conv {c.in_channels}→{c.out_channels}", f"{c.direct_macs:,}", f"{c.direct_params:,}"),
+        (
+            f"1×1 conv {c.in_channels}→{c.mid_channels}, then {k} conv {c.mid_channels}→{c.out_channels}",
+            f"{c.bottleneck_macs:,} = {c.reduce_macs:,} + {c.bottleneck_macs - c.reduce_macs:,}",
+            f"{c.bottleneck_params:,}",
+        ),
+        ("ratio (direct / bottleneck)", f"{c.mac_ratio:.2f}×", f"{c.param_ratio:.2f}×"),
+    ]
+    shapes = f"{c.batch}×{c.in_channels}×{size} -> {c.batch}×{c.out_channels}×{size}"
+    print(f"1×1 bottleneck: {shapes}, {c.method} counter")
+    print(tabulate(rows, headers=("design", "MACs", "params"), disable_numparse=True))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``archbench bench``: time every network's forward pass and training step with pytest-benchmark."""
+    from archbench.bench import load_results
+    from archbench.bench.runner import run_benchmarks
+
+    code = run_benchmarks(
+        device=args.device,
+        models=args.models,
+        batches=args.batch,
+        sweep=args.sweep,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        threads=args.threads,
+        max_time=args.max_time,
+        min_rounds=args.min_rounds,
+        json_path=args.json,
+    )
+    if args.json and code == 0:
+        results = load_results(args.json)
+        oom = sum(r.status == "oom" for r in results.rows)
+        share = results.environment.get("others_cpu_share")
+        load = f"; other processes used {share:.0%} of the cores meanwhile" if share is not None else ""
+        print(f"archbench: wrote {len(results.rows)} network rows ({oom} out of memory) to {args.json}{load}")
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``archbench report``: verify, count, benchmark and write the markdown reports."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from archbench.bench.runner import run_benchmarks
+    from archbench.report.build import build_report
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(f"[report] {message}", file=sys.stderr, flush=True)
+
+    def quick_bench(path: Path) -> None:
+        # pytest-benchmark's own tables go to stderr (or nowhere with --quiet); stdout stays for the summary.
+        sink = io.StringIO() if args.quiet else sys.stderr
+        with contextlib.redirect_stdout(sink):
+            code = run_benchmarks(device="cpu", max_time=args.bench_time, min_rounds=3, json_path=path,
+                                  extra_args=["-q"])  # fmt: skip
+        if code != 0:
+            raise ArchbenchError(f"The quick benchmark failed (pytest exit {code}); run `archbench bench` to see why.")
+
+    report = build_report(Path(args.out), [Path(p) for p in args.bench_json], log=log, run_quick_bench=quick_bench)
+    failed = report.failed
+    print(f"archbench: report in {report.out_dir}/ ({len(report.files)} files); "
+          f"{len(report.checks) - len(failed)} checks passed, {len(failed)} failed")  # fmt: skip
+    for check in failed:
+        print(f"  FAILED {check.area}: {check.name}: measured {check.measured}, expected {check.expected}")
+    return 1 if failed else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -148,6 +271,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("flops", help="conv + linear MACs and parameters per layer (analytic, fvcore or torch)")
+    p.add_argument("name", help="a name from `archbench list`")
+    p.add_argument("--method", choices=("analytic", "fvcore", "torch"), default="analytic", help="counter")
+    p.add_argument("--input-size", nargs=3, type=_positive, metavar=("C", "H", "W"), help="one sample's shape")
+    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    p.add_argument("--backward", action="store_true", help="also count the backward pass (FlopCounterMode)")
+    p.set_defaults(func=cmd_flops)
+
+    p = sub.add_parser("bottleneck", help="MACs and parameters of a k×k conv with and without a 1×1 bottleneck")
+    p.add_argument("--in", dest="in_channels", type=_positive, default=192, help="input channels (192)")
+    p.add_argument("--mid", type=_positive, default=16, help="channels after the 1×1 reduction (16)")
+    p.add_argument("--out", type=_positive, default=32, help="output channels (32)")
+    p.add_argument("--size", type=_positive, default=28, help="input height and width (28)")
+    p.add_argument("--kernel", type=_positive, default=5, help="odd kernel size of the large conv (5)")
+    p.add_argument("--batch", type=_positive, default=1, help="batch size (1)")
+    p.add_argument("--method", choices=("analytic", "fvcore", "torch"), default="analytic", help="counter")
+    p.set_defaults(func=cmd_bottleneck)
+
+    p = sub.add_parser("bench", help="time forward passes and training steps of the networks (pytest-benchmark)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="default auto: cuda if present")
+    p.add_argument("--models", default="*", metavar="PATTERN", help="networks by wildcard (default *)")
+    p.add_argument("--batch", nargs="+", type=_positive, metavar="N", help="batch sizes (default: a quick set)")
+    p.add_argument("--sweep", action="store_true", help="the wider batch-size sweep")
+    p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON (with extra_info) here")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="autocast dtype")
+    p.add_argument("--channels-last", action="store_true", help="channels-last models and inputs")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--threads", type=_positive, help="torch intra-op threads (default: every usable core)")
+    p.add_argument("--max-time", type=_rate, default=1.0, help="seconds of timed rounds per benchmark (1.0)")
+    p.add_argument("--min-rounds", type=_positive, default=5, help="timed rounds, at least (5)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="verify, count and benchmark, then write the markdown reports")
+    p.add_argument("--out", default="reports", metavar="DIR", help="report folder (default reports/)")
+    p.add_argument("--bench-json", nargs="+", default=[], metavar="PATH",
+                   help="benchmark JSON files to report (default: run a quick CPU benchmark)")
+    p.add_argument("--bench-time", type=_rate, default=0.3, help="seconds per quick benchmark (0.3)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,0 +1,176 @@
+"""The seeds' two cost arguments, computed by the counters of :mod:`archbench.analysis.counts`.
+
+* The 1×1 bottleneck (seed 002): a 5×5 convolution 192→32 on 28×28 costs 120,422,400 MACs; reducing to 16
+  channels with a 1×1 convolution first costs 2,408,448 + 10,035,200 = 12,443,648 MACs, 9.68× fewer.
+* The fully connected argument for convolutions: a dense layer from a 1000×1000 RGB image to 256 outputs
+  holds 768,000,000 weights (plus 256 biases), about 3 GB in float32. The layer is built on the ``meta``
+  device, so nothing is allocated.
+
+Example:
+    >>> c = bottleneck_comparison()
+    >>> c.direct_macs, c.bottleneck_macs, round(c.mac_ratio, 2)
+    (120422400, 12443648, 9.68)
+    >>> dense_layer_cost().weights
+    768000000
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from archbench.analysis.counts import count_macs, count_params
+from archbench.errors import ArchbenchError
+
+
+@dataclass(frozen=True)
+class BottleneckComparison:
+    """A k×k convolution against a 1×1 reduction followed by the same k×k convolution.
+
+    Attributes:
+        in_channels, mid_channels, out_channels: channels in, after the 1×1 reduction, out.
+        size: H = W of the input (kept by both designs).
+        kernel: the large kernel (odd).
+        batch: images per batch.
+        method: the counter used.
+        direct_macs, bottleneck_macs: multiply-accumulates of each design.
+        reduce_macs: the 1×1 convolution's share of ``bottleneck_macs``.
+        direct_params, bottleneck_params: parameters of each design (biases included).
+    """
+
+    in_channels: int
+    mid_channels: int
+    out_channels: int
+    size: int
+    kernel: int
+    batch: int
+    method: str
+    direct_macs: int
+    bottleneck_macs: int
+    reduce_macs: int
+    direct_params: int
+    bottleneck_params: int
+
+    @property
+    def mac_ratio(self) -> float:
+        """How many times cheaper the bottleneck is in MACs."""
+        return self.direct_macs / self.bottleneck_macs
+
+    @property
+    def param_ratio(self) -> float:
+        """How many times fewer parameters the bottleneck has."""
+        return self.direct_params / self.bottleneck_params
+
+
+def _check_sizes(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ArchbenchError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def bottleneck_comparison(
+    in_channels: int = 192,
+    mid_channels: int = 16,
+    out_channels: int = 32,
+    *,
+    size: int = 28,
+    kernel: int = 5,
+    batch: int = 1,
+    method: str = "analytic",
+) -> BottleneckComparison:
+    """Cost of ``DirectConv`` against ``BottleneckConv`` (archbench.layers.blocks), both keeping H×W.
+
+    Args:
+        in_channels: input channels (192 in the seed).
+        mid_channels: channels after the 1×1 reduction (16).
+        out_channels: output channels (32).
+        size: input height and width (28).
+        kernel: odd kernel size of the large convolution (5); padding ``kernel // 2`` keeps the size.
+        batch: images per batch.
+        method: counter, as in :func:`~archbench.analysis.counts.count_macs`.
+
+    Raises:
+        ArchbenchError: for a size that is not a positive integer or an even kernel.
+
+    Example:
+        >>> bottleneck_comparison(256, 64, 256, size=14, kernel=3).mac_ratio > 1
+        True
+    """
+    from archbench.layers.blocks import BottleneckConv, DirectConv
+
+    _check_sizes(in_channels=in_channels, mid_channels=mid_channels, out_channels=out_channels, size=size,
+                 kernel=kernel, batch=batch)  # fmt: skip
+    if kernel % 2 == 0:
+        raise ArchbenchError(f"kernel must be odd so that padding kernel // 2 keeps the size, got {kernel}.")
+    shape = (batch, in_channels, size, size)
+    direct = DirectConv(in_channels, out_channels, kernel)  # on the CPU: fvcore cannot trace meta convolutions
+    bottleneck = BottleneckConv(in_channels, mid_channels, out_channels, kernel)
+    direct_count = count_macs(direct, shape, method)
+    bottleneck_count = count_macs(bottleneck, shape, method)
+    reduce = next(r.macs for r in bottleneck_count.layers if r.name == "reduce")
+    return BottleneckComparison(
+        in_channels, mid_channels, out_channels, size, kernel, batch, method,
+        direct_macs=direct_count.total,
+        bottleneck_macs=bottleneck_count.total,
+        reduce_macs=reduce,
+        direct_params=count_params(direct),
+        bottleneck_params=count_params(bottleneck),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DenseLayerCost:
+    """A fully connected layer applied to a whole flattened image.
+
+    Attributes:
+        image_shape: (C, H, W) of the image.
+        out_features: outputs of the layer.
+        weights: ``C·H·W × out_features``.
+        biases: ``out_features``.
+        macs: multiply-accumulates for one image (equal to ``weights``).
+        method: the counter used.
+    """
+
+    image_shape: tuple[int, ...]
+    out_features: int
+    weights: int
+    biases: int
+    macs: int
+    method: str
+
+    @property
+    def params(self) -> int:
+        """Weights plus biases."""
+        return self.weights + self.biases
+
+    @property
+    def float32_bytes(self) -> int:
+        """Memory of the parameters in float32 (4 bytes each)."""
+        return 4 * self.params
+
+
+def dense_layer_cost(
+    image_shape: Sequence[int] = (3, 1000, 1000), out_features: int = 256, *, method: str = "analytic"
+) -> DenseLayerCost:
+    """Parameters and MACs of ``nn.Linear(C·H·W, out_features)`` on one image, built on the meta device.
+
+    Args:
+        image_shape: (C, H, W); the seeds' 1000×1000 RGB image by default.
+        out_features: width of the layer (256).
+        method: counter, as in :func:`~archbench.analysis.counts.count_macs`.
+
+    Example:
+        >>> cost = dense_layer_cost()
+        >>> cost.params, round(cost.float32_bytes / 1e9, 2)
+        (768000256, 3.07)
+    """
+    shape = tuple(image_shape)
+    _check_sizes(out_features=out_features, **{f"image_shape[{i}]": s for i, s in enumerate(shape)})
+    features = math.prod(shape)
+    layer = nn.Sequential(nn.Flatten(), nn.Linear(features, out_features, device="meta"))
+    count = count_macs(layer, (1, *shape), method)
+    linear = layer[1]
+    return DenseLayerCost(shape, out_features, linear.weight.numel(), linear.bias.numel(), count.total, method)

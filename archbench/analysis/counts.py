@@ -1,0 +1,702 @@
+"""Parameters and multiply-accumulates (MACs) per layer, from three independent counters.
+
+Conventions (DESIGN.md):
+
+* **MACs** are the multiply-accumulates of convolutions (any stride, padding, dilation, groups; transposed
+  too) and linear layers (matmul, ``addmm``, ``bmm``)::
+
+      conv:   N × C_out × prod(out spatial) × (C_in / groups) × prod(kernel)
+      conv^T: N × C_in × prod(in spatial) × (C_out / groups) × prod(kernel)
+      linear: (rows = prod(input shape[:-1])) × in_features × out_features
+
+  Bias additions are not MACs. ``FLOPs = 2 × MACs``, and the names are never mixed: fvcore counts one MAC
+  as one "flop", ``torch.utils.flop_counter`` counts two, and both are converted to MACs here.
+* **Other ops** are tallied apart from :attr:`MacCount.total`, labelled by kind, one operation per element:
+  ``batchnorm`` 2 per element (inference form: one multiply, one add), ``activation`` 1 per element
+  (ReLU, sigmoid, softmax alike), ``pooling`` one per element of each window (max or average, adaptive
+  windows summed exactly), ``add`` 1 per output element (residual shortcuts), ``concat`` 1 copy per
+  output element. Flatten, dropout (in eval mode) and identity cost nothing.
+
+Methods:
+
+* ``"analytic"``: closed forms only; shapes are propagated by arithmetic (the rules of
+  :mod:`archbench.analysis.shapes`), nothing runs. Standard torch layers have rules in :data:`_LEAF_RULES`;
+  ``Sequential`` and archbench's blocks and networks (and torchvision's ResNet) compose their children's
+  rules in :data:`_BLOCK_RULES`. A module with no rule is run once on the ``meta`` device (no memory, no
+  arithmetic) to learn its children's shapes; :attr:`MacCount.meta_fallback` names those modules. Work a
+  fallback module does itself through functional calls (``x @ w`` in its ``forward``) is not seen.
+* ``"fvcore"``: ``fvcore.nn.FlopCountAnalysis`` (a JIT trace), restricted to its conv/linear/matmul ops;
+  its own conv formula is registered for ``aten::_convolution_mode`` (``padding="same"``), which it skips.
+* ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass, divided by 2.
+
+Example:
+    >>> count_macs("lenet5").total
+    416520
+    >>> count_macs("lenet5", method="fvcore").total == count_macs("lenet5", method="torch").total
+    True
+    >>> count_params("lenet5")
+    61706
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.dropout import _DropoutNd
+from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
+
+from archbench.analysis.shapes import conv_output_shape, pool_output_shape
+from archbench.analysis.summary import Shape, _first_tensor, _Recorder, _model_device, resolve_model
+from archbench.errors import ArchbenchError, ShapeError
+
+METHODS = ("analytic", "fvcore", "torch")
+
+#: fvcore operator names that are multiply-accumulates (its other names, e.g. batch_norm, are not).
+FVCORE_MAC_OPS = frozenset({"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum"})
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    """One layer call (or one functional op of a block) and what it costs.
+
+    Attributes:
+        name: dotted module path; a block's own add or concat carries the block's name.
+        type: the module's class name, or ``"add"`` / ``"concat"`` for a block's functional op.
+        output_shape: shape of the output, batch included.
+        params: parameters held by this module itself (0 for functional ops).
+        macs: conv/linear multiply-accumulates.
+        other_ops: work outside :attr:`MacCount.total`, per the module docstring's per-element convention
+            (analytic), or the counter's own figure for its non-MAC ops (fvcore).
+        other_kind: label of ``other_ops`` (``"batchnorm"``, ``"activation"``, ``"pooling"``, ``"add"``,
+            ``"concat"``, or an fvcore operator name); ``""`` when there is none.
+        counted_by: ``"rule"`` (closed form), ``"meta"`` (shape learnt from a meta-device forward), or the
+            counter (``"fvcore"``, ``"torch"``).
+    """
+
+    name: str
+    type: str
+    output_shape: Shape
+    params: int
+    macs: int
+    other_ops: int = 0
+    other_kind: str = ""
+    counted_by: str = "rule"
+
+
+@dataclass(frozen=True)
+class MacCount:
+    """The result of :func:`count_macs`.
+
+    Attributes:
+        method: ``"analytic"``, ``"fvcore"`` or ``"torch"``.
+        input_shape: the input, batch included.
+        output_shape: the network's output shape.
+        total: conv + linear MACs of one forward pass.
+        layers: one row per leaf-module call and per block-level add/concat, in call order.
+        params: parameters of the whole model.
+        other_ops: ``{kind: ops}`` tallied apart from ``total`` (see the module docstring).
+        meta_fallback: modules that had no rule and were run on the meta device (analytic only).
+        backward: conv + linear MACs of the backward pass measured by ``FlopCounterMode``
+            (only with ``backward=True``; the input needs no gradient, so the first layer's input
+            gradient is skipped, as in training).
+    """
+
+    method: str
+    input_shape: Shape
+    output_shape: Shape
+    total: int
+    layers: tuple[LayerCount, ...]
+    params: int
+    other_ops: dict[str, int] = field(default_factory=dict)
+    meta_fallback: tuple[str, ...] = ()
+    backward: int | None = None
+
+    @property
+    def flops(self) -> int:
+        """Forward FLOPs, 2 × :attr:`total` (one multiply and one add per MAC)."""
+        return 2 * self.total
+
+    @property
+    def backward_convention(self) -> int:
+        """The rule of thumb for the backward pass: 2 × forward MACs (input gradient + weight gradient)."""
+        return 2 * self.total
+
+
+def count_params(model_or_name: nn.Module | str) -> int:
+    """Number of parameters (shared parameters once; buffers such as running statistics excluded).
+
+    Args:
+        model_or_name: a module, or the name of a registered network.
+
+    Raises:
+        ArchbenchError: if the model still has uninitialised lazy parameters.
+
+    Example:
+        >>> count_params(nn.Linear(400, 120))
+        48120
+    """
+    if isinstance(model_or_name, str):
+        from archbench.registry import get_model
+
+        model_or_name = get_model(model_or_name)
+    params = list(model_or_name.parameters())
+    if any(isinstance(p, nn.parameter.UninitializedParameter) for p in params):
+        raise ArchbenchError("The model has uninitialised lazy parameters; run one forward pass before counting.")
+    return sum(p.numel() for p in params)
+
+
+def count_macs(
+    model_or_name: nn.Module | str,
+    input_shape: Sequence[int] | None = None,
+    method: str = "analytic",
+    *,
+    backward: bool = False,
+) -> MacCount:
+    """Conv + linear multiply-accumulates per layer and in total.
+
+    Args:
+        model_or_name: a module, or the name of a registered network.
+        input_shape: the full input shape including the batch; defaults to the registered input, batch 1.
+        method: ``"analytic"`` (closed forms, nothing runs), ``"fvcore"`` or ``"torch"`` (see the module
+            docstring).
+        backward: also measure the backward pass's MACs with ``FlopCounterMode`` (runs forward and
+            backward once; the model's gradients and statistics are left untouched).
+
+    Returns:
+        A :class:`MacCount`; ``.total`` in MACs, ``.flops`` = 2 × MACs.
+
+    Raises:
+        ArchbenchError: for an unknown method.
+        ShapeError: if the input does not fit the network (the message names the layer).
+
+    Example:
+        >>> result = count_macs(nn.Conv2d(192, 32, 5, padding=2), (1, 192, 28, 28))
+        >>> result.total, result.flops
+        (120422400, 240844800)
+    """
+    if method not in METHODS:
+        raise ArchbenchError(f"Unknown counting method {method!r}; use one of {', '.join(METHODS)}.")
+    model, shape = resolve_model(model_or_name, input_shape)
+    name = model_or_name if isinstance(model_or_name, str) else None
+    if method == "analytic":
+        result = _hinted(lambda: _count_analytic(model, shape), name)
+    elif method == "fvcore":
+        result = _guarded(lambda: _count_fvcore(model, shape), model, shape, name)
+    else:  # one FlopCounterMode pass gives the forward and, if asked, the backward count
+        return _guarded(lambda: _count_torch(model, shape, backward=backward), model, shape, name)
+    if backward:
+        measured = _guarded(lambda: _count_torch(model, shape, backward=True), model, shape, name)
+        result = dataclasses.replace(result, backward=measured.backward)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# analytic: one table of closed-form rules
+# ----------------------------------------------------------------------------------------------------------
+
+# A leaf rule maps (module, input shape) to (output shape, MACs, other ops, other kind).
+LeafRule = Callable[[nn.Module, Shape], tuple[Shape, int, int, str]]
+
+
+def _conv_rule(m: _ConvNd, shape: Shape) -> tuple[Shape, int, int, str]:
+    n = len(m.kernel_size)
+    if len(shape) == n + 1:  # unbatched (C, H, W), as PyTorch allows: one sample
+        out, macs, _, _ = _conv_rule(m, (1, *shape))
+        return out[1:], macs, 0, ""
+    if len(shape) != n + 2:
+        raise ShapeError(
+            f"expects a {n + 2}-dimensional (N, C, {', '.join('DHW'[3 - n :])}) input but receives shape {shape}; "
+            "add the batch dimension."
+        )
+    if shape[1] != m.in_channels:
+        raise ShapeError(
+            f"expects {m.in_channels} input channels but receives {shape[1]}; "
+            f"set in_channels={shape[1]} or change the input."
+        )
+    batch, spatial, kernel = shape[0], shape[2:], math.prod(m.kernel_size)
+    if m.transposed:
+        out = tuple(
+            (s - 1) * st - 2 * p + d * (k - 1) + op + 1
+            for s, st, p, d, k, op in zip(spatial, m.stride, m.padding, m.dilation, m.kernel_size, m.output_padding)
+        )
+        macs = batch * m.in_channels * math.prod(spatial) * (m.out_channels // m.groups) * kernel
+    else:
+        if m.padding == "same":
+            out = spatial
+        else:
+            padding = (0,) * n if m.padding == "valid" else m.padding
+            try:
+                out = conv_output_shape(spatial, m.kernel_size, m.stride, padding, m.dilation)
+            except ShapeError:
+                need = "×".join(str(d * (k - 1) + 1 - 2 * p) for k, p, d in zip(m.kernel_size, padding, m.dilation))
+                got = "×".join(map(str, spatial))
+                raise ShapeError(
+                    f"expects spatial size at least {need} but receives {got}; use a larger input or a smaller kernel."
+                ) from None
+        macs = batch * m.out_channels * math.prod(out) * (m.in_channels // m.groups) * kernel
+    return (batch, m.out_channels, *out), macs, 0, ""
+
+
+def _linear_rule(m: nn.Linear, shape: Shape) -> tuple[Shape, int, int, str]:
+    if not shape or shape[-1] != m.in_features:
+        got = shape[-1] if shape else shape
+        raise ShapeError(
+            f"expects {m.in_features} input features but receives {got}; set in_features={got} or change the input."
+        )
+    rows = math.prod(shape[:-1])
+    return (*shape[:-1], m.out_features), rows * m.in_features * m.out_features, 0, ""
+
+
+def _norm_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
+    if len(shape) < 2 or shape[1] != m.num_features:
+        raise ShapeError(
+            f"expects {m.num_features} channels in dimension 1 but receives shape {shape}; "
+            "set num_features to the input's channels or change the input."
+        )
+    return shape, 0, 2 * math.prod(shape), "batchnorm"
+
+
+def _pool_dims(m: nn.Module) -> int:
+    return int(type(m).__name__[-2])  # MaxPool2d -> 2, AdaptiveAvgPool3d -> 3
+
+
+def _split(m: nn.Module, shape: Shape) -> tuple[Shape, Shape]:
+    n = _pool_dims(m)
+    if len(shape) not in (n + 1, n + 2):
+        raise ShapeError(f"expects a {n + 1}- or {n + 2}-dimensional input but receives shape {shape}.")
+    return shape[:-n], shape[-n:]
+
+
+def _pool_rule(m: _MaxPoolNd | _AvgPoolNd, shape: Shape) -> tuple[Shape, int, int, str]:
+    lead, spatial = _split(m, shape)
+    n = len(spatial)
+    kernel = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,) * n
+    stride = m.stride if m.stride not in (None, ()) else kernel
+    try:
+        out = pool_output_shape(spatial, kernel, stride, m.padding, getattr(m, "dilation", 1), m.ceil_mode)
+    except ShapeError as err:
+        got = "×".join(map(str, spatial))
+        detail = str(err).rstrip(".")
+        raise ShapeError(f"expects a window that fits but receives spatial size {got} ({detail}).") from None
+    elements = math.prod(lead) * math.prod(out)
+    return (*lead, *out), 0, elements * math.prod(kernel), "pooling"
+
+
+def _adaptive_rule(m: _AdaptiveAvgPoolNd | _AdaptiveMaxPoolNd, shape: Shape) -> tuple[Shape, int, int, str]:
+    lead, spatial = _split(m, shape)
+    sizes = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * len(spatial)
+    out = tuple(s if o is None else o for s, o in zip(spatial, sizes))
+    # window i spans [floor(i*In/Out), ceil((i+1)*In/Out)); the windows' lengths add up exactly per dimension
+    reads = math.prod(sum(-(-(i + 1) * s // o) - i * s // o for i in range(o)) for s, o in zip(spatial, out))
+    return (*lead, *out), 0, math.prod(lead) * reads, "pooling"
+
+
+def _activation_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
+    return shape, 0, math.prod(shape), "activation"
+
+
+def _free_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
+    return shape, 0, 0, ""
+
+
+def _flatten_rule(m: nn.Flatten, shape: Shape) -> tuple[Shape, int, int, str]:
+    start, end = m.start_dim % len(shape), m.end_dim % len(shape)
+    return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :]), 0, 0, ""
+
+
+_ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Softsign,
+    nn.Softmax, nn.LogSoftmax, nn.Softmin,
+)  # fmt: skip
+
+#: (module types, rule): the first match decides; subclasses of these torch layers count the same.
+_LEAF_RULES: list[tuple[type | tuple[type, ...], LeafRule]] = [
+    (_ConvNd, _conv_rule),
+    (nn.Linear, _linear_rule),
+    (_BatchNorm, _norm_rule),
+    ((_MaxPoolNd, _AvgPoolNd), _pool_rule),
+    ((_AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd), _adaptive_rule),
+    (_ACTIVATIONS, _activation_rule),
+    (nn.Flatten, _flatten_rule),
+    ((nn.Identity, _DropoutNd), _free_rule),
+]
+
+#: Leaf layers outside torch, by qualified class name (no import needed to recognise them).
+_LEAF_RULES_BY_NAME: dict[str, LeafRule] = {"archbench.layers.batchnorm.BatchNorm": _norm_rule}
+
+
+class _Tally:
+    """Propagates shapes through a model by its rules and collects one :class:`LayerCount` per call."""
+
+    def __init__(self) -> None:
+        self.rows: list[LayerCount] = []
+        self.fallback: list[str] = []
+
+    def visit(self, module: nn.Module, name: str, shape: Shape) -> Shape:
+        """Output shape of ``module`` on ``shape``; records its rows."""
+        kind, rule = _rule_for(type(module))
+        if kind == "leaf" or (kind is None and _looks_like_norm(module)):
+            return self.leaf(module, name, shape, rule or _norm_rule, "rule")
+        if kind == "block":
+            return rule(module, name, shape, self)
+        return self.meta_forward(module, name, shape)
+
+    def chain(self, module: nn.Module, name: str, shape: Shape, children: Sequence[str]) -> Shape:
+        """Apply the named children one after another."""
+        for child in children:
+            shape = self.visit(getattr(module, child), _join(name, child), shape)
+        return shape
+
+    def leaf(self, module: nn.Module, name: str, shape: Shape, rule: LeafRule, how: str) -> Shape:
+        try:
+            out, macs, other, kind = rule(module, shape)
+        except ShapeError as err:
+            raise ShapeError(f"Layer {name or '(model)'!r} ({type(module).__name__}) {err}") from None
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        self.rows.append(LayerCount(name, type(module).__name__, tuple(out), params, macs, other, kind, how))
+        return tuple(out)
+
+    def add(self, name: str, a: Shape, b: Shape) -> Shape:
+        """A block's elementwise sum (residual shortcut)."""
+        if a != b:
+            raise ShapeError(f"Block {name!r} adds a main path of shape {a} to a shortcut of shape {b}; match them.")
+        self.rows.append(LayerCount(name, "add", a, 0, 0, math.prod(a), "add"))
+        return a
+
+    def concat(self, name: str, shapes: Sequence[Shape], dim: int = 1) -> Shape:
+        """A block's concatenation along ``dim``."""
+        rest = {s[:dim] + s[dim + 1 :] for s in shapes}
+        if len(rest) != 1:
+            raise ShapeError(
+                f"Block {name!r} concatenates branches of shapes {list(shapes)}; all but dimension {dim} must match."
+            )
+        first = shapes[0]
+        out = (*first[:dim], sum(s[dim] for s in shapes), *first[dim + 1 :])
+        self.rows.append(LayerCount(name, "concat", out, 0, 0, math.prod(out), "concat"))
+        return out
+
+    def meta_forward(self, module: nn.Module, name: str, shape: Shape) -> Shape:
+        """No rule: run ``module`` on the meta device and count its leaf children at the shapes they saw."""
+        from torch.func import functional_call
+
+        self.fallback.append(name or type(module).__name__)
+        calls: list[tuple[str, nn.Module, Shape]] = []
+        handles = [
+            sub.register_forward_pre_hook(functools.partial(_record_call, calls, _join(name, sub_name)))
+            for sub_name, sub in module.named_modules()
+            if sub_name and next(sub.children(), None) is None
+        ]
+        tensors = chain(module.named_parameters(), module.named_buffers())
+        state = {k: torch.empty_like(v, device="meta") for k, v in tensors}  # shapes only, nothing copied
+        dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.get_default_dtype())
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                output = functional_call(module, state, (torch.empty(shape, device="meta", dtype=dtype),))
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ShapeError(
+                f"Module {name or '(model)'!r} ({type(module).__name__}) has no counting rule and fails on a "
+                f"meta-device input of shape {shape}: {first_line}."
+            ) from None
+        finally:
+            module.train(was_training)
+            for handle in handles:
+                handle.remove()
+        for sub_name, sub, sub_shape in calls:
+            kind, rule = _rule_for(type(sub))
+            if kind != "leaf" and _looks_like_norm(sub):
+                kind, rule = "leaf", _norm_rule
+            if kind != "leaf":  # a leaf with no rule: its own work is unknown to this counter
+                self.fallback.append(sub_name)
+                rule = _free_rule
+            self.leaf(sub, sub_name, sub_shape, rule, "meta")
+        out = _first_tensor(output)
+        return tuple(out.shape) if out is not None else ()
+
+
+def _record_call(calls: list, name: str, module: nn.Module, args: tuple) -> None:
+    tensor = _first_tensor(args)
+    calls.append((name, module, tuple(tensor.shape) if tensor is not None else ()))
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _looks_like_norm(module: nn.Module) -> bool:
+    """A hand-written BatchNorm (archbench's or a user's): running statistics and no children."""
+    return (
+        hasattr(module, "num_features")
+        and hasattr(module, "running_mean")
+        and next(module.children(), None) is None
+    )
+
+
+# A block rule composes its children: (module, name, input shape, tally) -> output shape.
+BlockRule = Callable[[nn.Module, str, Shape, _Tally], Shape]
+
+
+def _in_order(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """For a module whose forward calls each child once, in registration order (Sequential, our networks)."""
+    return t.chain(m, name, shape, [child for child, _ in m.named_children()])
+
+
+def _simple_residual(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """``relu(x + conv2(relu(conv1(x))))``."""
+    y = t.chain(m, name, shape, ("conv1", "relu", "conv2"))
+    return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shape))
+
+
+def _basic_block(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """ResNet basic block (archbench's Residual, torchvision's BasicBlock): two 3×3 convs + shortcut, ReLU."""
+    y = t.chain(m, name, shape, ("conv1", "bn1", "relu", "conv2", "bn2"))
+    shortcut = shape if m.downsample is None else t.visit(m.downsample, _join(name, "downsample"), shape)
+    return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shortcut))
+
+
+def _bottleneck_block(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """torchvision's Bottleneck: 1×1, 3×3, 1×1 convs with BN (ReLU after the first two) + shortcut, ReLU."""
+    y = t.chain(m, name, shape, ("conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3"))
+    shortcut = shape if m.downsample is None else t.visit(m.downsample, _join(name, "downsample"), shape)
+    return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shortcut))
+
+
+def _inception(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """Four branches on the same input, concatenated along channels."""
+    branches = ("branch1x1", "branch5x5", "branch3x3", "branch_pool")
+    return t.concat(name, [t.visit(getattr(m, b), _join(name, b), shape) for b in branches])
+
+
+def _torchvision_resnet(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """torchvision's ResNet: its children in order, with ``torch.flatten(x, 1)`` before ``fc``."""
+    stem = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+    x = t.chain(m, name, shape, stem)
+    return t.visit(m.fc, _join(name, "fc"), (x[0], math.prod(x[1:])))  # (N, 512, 1, 1) -> (N, 512)
+
+
+#: Blocks and networks by qualified class name (exact class: a subclass may change ``forward``).
+#: Each rule mirrors that class's ``forward``; the cross-check tests hold them to fvcore and torch.
+_BLOCK_RULES: dict[str, BlockRule] = {
+    "archbench.layers.blocks.SimpleResidualBlock": _simple_residual,
+    "archbench.layers.blocks.Residual": _basic_block,
+    "archbench.layers.blocks.InceptionA": _inception,
+    "archbench.layers.blocks.DirectConv": _in_order,
+    "archbench.layers.blocks.BottleneckConv": _in_order,
+    "archbench.models.lenet.LeNet": _in_order,
+    "archbench.models.mnist_net.MnistNet": _in_order,
+    "archbench.models.inception.InceptionNet": _in_order,
+    "archbench.models.resnet.ResidualNet": _in_order,
+    "archbench.models.resnet.ResNet": _in_order,
+    "torchvision.models.resnet.BasicBlock": _basic_block,
+    "torchvision.models.resnet.Bottleneck": _bottleneck_block,
+    "torchvision.models.resnet.ResNet": _torchvision_resnet,
+}
+
+
+@functools.cache
+def _rule_for(cls: type) -> tuple[str | None, Callable | None]:
+    """``("block", rule)``, ``("leaf", rule)`` or ``(None, None)`` for a module class."""
+    qualified = f"{cls.__module__}.{cls.__qualname__}"
+    if qualified in _BLOCK_RULES:
+        return "block", _BLOCK_RULES[qualified]
+    if qualified in _LEAF_RULES_BY_NAME:
+        return "leaf", _LEAF_RULES_BY_NAME[qualified]
+    if cls.forward is nn.Sequential.forward:  # Sequential, or a subclass that keeps its forward
+        return "block", _in_order
+    for kinds, rule in _LEAF_RULES:
+        if issubclass(cls, kinds):
+            return "leaf", rule
+    return None, None
+
+
+def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
+    tally = _Tally()
+    out = tally.visit(model, "", shape)
+    rows = tuple(tally.rows)
+    other: Counter[str] = Counter()
+    for row in rows:
+        if row.other_kind:
+            other[row.other_kind] += row.other_ops
+    return MacCount(
+        method="analytic",
+        input_shape=shape,
+        output_shape=out,
+        total=sum(r.macs for r in rows),
+        layers=rows,
+        params=count_params(model),
+        other_ops=dict(sorted(other.items())),
+        meta_fallback=tuple(tally.fallback),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# fvcore and torch.utils.flop_counter: run the model once, convert to MACs
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _example_input(model: nn.Module, shape: Shape) -> torch.Tensor:
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    return torch.zeros(shape, device=_model_device(model), dtype=dtype)
+
+
+def _leaf_calls(recorded: list[dict]) -> list[dict]:
+    """The recorder's leaf-module calls, each module name once (its first call carries its counts)."""
+    seen: set[str] = set()
+    rows = []
+    for row in recorded:
+        if next(row["module"].children(), None) is None:
+            row = {**row, "first": row["name"] not in seen}
+            seen.add(row["name"])
+            rows.append(row)
+    return rows
+
+
+class _Watch(_Recorder):
+    """The recorder's module calls, plus the model's own output shape."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        self.output_shape: Shape = ()
+        self._handles.append(model.register_forward_hook(self._root))
+
+    def _root(self, _module: nn.Module, _args: tuple, output: object) -> None:
+        tensor = _first_tensor(output)
+        self.output_shape = tuple(int(s) for s in tensor.shape) if tensor is not None else ()
+
+
+def _layer(row: dict, macs: int, counted_by: str, other_ops: int = 0, other_kind: str = "") -> LayerCount:
+    return LayerCount(
+        name=row["name"],
+        type=type(row["module"]).__name__,
+        output_shape=tuple(int(s) for s in row["output_shape"]),  # JIT tracing records 0-d tensors
+        params=sum(p.numel() for p in row["module"].parameters(recurse=False)),
+        macs=macs,
+        other_ops=other_ops,
+        other_kind=other_kind,
+        counted_by=counted_by,
+    )
+
+
+def _fvcore_conv_mode(inputs: list, outputs: list) -> Counter[str]:
+    """fvcore's own conv formula for ``aten::_convolution_mode`` (string padding), an op it does not know."""
+    from fvcore.nn.jit_handles import conv_flop_count, get_shape
+
+    return Counter({"conv": conv_flop_count(get_shape(inputs[0]), get_shape(inputs[1]), get_shape(outputs[0]))})
+
+
+def _count_fvcore(model: nn.Module, shape: Shape) -> MacCount:
+    """fvcore's FlopCountAnalysis: one JIT trace; its "flops" are MACs for conv and linear."""
+    was_training = model.training
+    model.eval()
+    try:
+        with _Watch(model) as watch, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarning and torch.jit deprecation notices
+            from fvcore.nn import FlopCountAnalysis
+
+            analysis = (
+                FlopCountAnalysis(model, _example_input(model, shape))
+                .set_op_handle("aten::_convolution_mode", _fvcore_conv_mode)
+                .unsupported_ops_warnings(False)
+                .uncalled_modules_warnings(False)
+                .tracer_warnings("none")
+            )
+            by_module = analysis.by_module_and_operator()  # runs the trace
+    finally:
+        model.train(was_training)
+    layers = []
+    for row in _leaf_calls(watch.rows):
+        ops = by_module.get(row["name"], Counter()) if row["first"] else Counter()
+        others = {op: n for op, n in ops.items() if op not in FVCORE_MAC_OPS and n}
+        macs = sum(n for op, n in ops.items() if op in FVCORE_MAC_OPS)
+        layers.append(_layer(row, macs, "fvcore", sum(others.values()), ", ".join(sorted(others))))
+    totals = by_module.get("", Counter())
+    return MacCount(
+        method="fvcore",
+        input_shape=shape,
+        output_shape=watch.output_shape,
+        total=sum(n for op, n in totals.items() if op in FVCORE_MAC_OPS),
+        layers=tuple(layers),
+        params=count_params(model),
+        other_ops={op: n for op, n in sorted(totals.items()) if op not in FVCORE_MAC_OPS},
+    )
+
+
+def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> MacCount:
+    """torch.utils.flop_counter.FlopCounterMode: one forward (and backward) pass; 2 FLOPs per MAC."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = _example_input(model, shape)
+    params = [p for p in model.parameters() if p.requires_grad]
+    was_training = model.training
+    model.eval()
+    try:
+        with _Watch(model) as watch, FlopCounterMode(display=False) as counter:
+            with torch.set_grad_enabled(backward):
+                output = model(x)
+            forward_flops = counter.get_total_flops()
+            by_module = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
+            out = _first_tensor(output)
+            if backward and params and out is not None and out.requires_grad:
+                # autograd.grad, not .backward(): the model's .grad fields stay as they were
+                torch.autograd.grad(out.float().sum(), params, allow_unused=True)
+            backward_flops = counter.get_total_flops() - forward_flops
+    finally:
+        model.train(was_training)
+    root = type(model).__name__
+    layers = tuple(
+        _layer(row, by_module.get(f"{root}.{row['name']}", 0) // 2 if row["first"] else 0, "torch")
+        for row in _leaf_calls(watch.rows)
+    )
+    return MacCount(
+        method="torch",
+        input_shape=shape,
+        output_shape=watch.output_shape,
+        total=forward_flops // 2,
+        layers=layers,
+        params=count_params(model),
+        backward=backward_flops // 2 if backward else None,
+    )
+
+
+def _hinted(count: Callable[[], MacCount], name: str | None) -> MacCount:
+    """Add a registered network's input to a shape error, before its fix: "... (lenet5 takes N×1×28×28); ..."."""
+    try:
+        return count()
+    except ShapeError as err:
+        if name is None:
+            raise
+        from archbench.registry import get_spec
+
+        hint = f" ({name} takes N×{'×'.join(map(str, get_spec(name).input_shape))})"
+        head, sep, fix = str(err).partition("; ")
+        raise ShapeError(f"{head}{hint}{sep}{fix}" if sep else f"{head.rstrip('.')}{hint}.") from None
+
+
+def _guarded(count: Callable[[], MacCount], model: nn.Module, shape: Shape, name: str | None) -> MacCount:
+    """Run a counter that executes the model; turn a failure deep inside torch into one clear sentence."""
+    try:
+        return count()
+    except ArchbenchError:
+        raise
+    except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as err:
+        from archbench.analysis.checks import check_resolved
+
+        check_resolved(model, shape, name).raise_for_error()  # a layer that does not fit, named
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ArchbenchError(
+            f"The counter failed on input shape {shape} ({first_line}); try method='analytic'."
+        ) from err
