@@ -57,7 +57,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
 from archbench.analysis.shapes import conv_output_shape, pool_output_shape
-from archbench.analysis.summary import Shape, _first_tensor, _Recorder, _model_device, resolve_model
+from archbench.analysis.summary import Shape, _first_tensor, _model_device, resolve_model
 from archbench.errors import ArchbenchError, ShapeError
 
 METHODS = ("analytic", "fvcore", "torch")
@@ -553,37 +553,57 @@ def _example_input(model: nn.Module, shape: Shape) -> torch.Tensor:
     return torch.zeros(shape, device=_model_device(model), dtype=dtype)
 
 
-def _leaf_calls(recorded: list[dict]) -> list[dict]:
-    """The recorder's leaf-module calls, each module name once (its first call carries its counts)."""
-    seen: set[str] = set()
-    rows = []
-    for row in recorded:
-        if next(row["module"].children(), None) is None:
-            row = {**row, "first": row["name"] not in seen}
-            seen.add(row["name"])
-            rows.append(row)
-    return rows
+@dataclass(frozen=True)
+class _Call:
+    name: str
+    module: nn.Module
+    output: torch.Tensor | None
+    first: bool  # the module's first call carries its counts (a counter totals a module over its calls)
 
 
-class _Watch(_Recorder):
-    """The recorder's module calls, plus the model's own output shape."""
+class _Watch:
+    """Forward hooks on the leaf modules and the model that keep each output tensor; a context manager.
+
+    Shapes are read after the run: reading ``tensor.shape`` inside a hook while fvcore's JIT tracer runs
+    would add size nodes to the traced graph (and double fvcore's time).
+    """
 
     def __init__(self, model: nn.Module) -> None:
-        super().__init__(model)
-        self.output_shape: Shape = ()
+        self.calls: list[_Call] = []
+        self.output: torch.Tensor | None = None
+        self._seen: set[str] = set()
+        self._handles = [
+            module.register_forward_hook(functools.partial(self._record, name))
+            for name, module in model.named_modules()
+            if name and next(module.children(), None) is None
+        ]
         self._handles.append(model.register_forward_hook(self._root))
 
+    def _record(self, name: str, module: nn.Module, _args: tuple, output: object) -> None:
+        self.calls.append(_Call(name, module, _first_tensor(output), name not in self._seen))
+        self._seen.add(name)
+
     def _root(self, _module: nn.Module, _args: tuple, output: object) -> None:
-        tensor = _first_tensor(output)
-        self.output_shape = tuple(int(s) for s in tensor.shape) if tensor is not None else ()
+        self.output = _first_tensor(output)
+
+    @property
+    def output_shape(self) -> Shape:
+        return tuple(self.output.shape) if self.output is not None else ()
+
+    def __enter__(self) -> _Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
 
 
-def _layer(row: dict, macs: int, counted_by: str, other_ops: int = 0, other_kind: str = "") -> LayerCount:
+def _layer(call: _Call, macs: int, counted_by: str, other_ops: int = 0, other_kind: str = "") -> LayerCount:
     return LayerCount(
-        name=row["name"],
-        type=type(row["module"]).__name__,
-        output_shape=tuple(int(s) for s in row["output_shape"]),  # JIT tracing records 0-d tensors
-        params=sum(p.numel() for p in row["module"].parameters(recurse=False)),
+        name=call.name,
+        type=type(call.module).__name__,
+        output_shape=tuple(call.output.shape) if call.output is not None else (),
+        params=sum(p.numel() for p in call.module.parameters(recurse=False)),
         macs=macs,
         other_ops=other_ops,
         other_kind=other_kind,
@@ -618,11 +638,11 @@ def _count_fvcore(model: nn.Module, shape: Shape) -> MacCount:
     finally:
         model.train(was_training)
     layers = []
-    for row in _leaf_calls(watch.rows):
-        ops = by_module.get(row["name"], Counter()) if row["first"] else Counter()
+    for call in watch.calls:
+        ops = by_module.get(call.name, Counter()) if call.first else Counter()
         others = {op: n for op, n in ops.items() if op not in FVCORE_MAC_OPS and n}
         macs = sum(n for op, n in ops.items() if op in FVCORE_MAC_OPS)
-        layers.append(_layer(row, macs, "fvcore", sum(others.values()), ", ".join(sorted(others))))
+        layers.append(_layer(call, macs, "fvcore", sum(others.values()), ", ".join(sorted(others))))
     totals = by_module.get("", Counter())
     return MacCount(
         method="fvcore",
@@ -658,8 +678,8 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
         model.train(was_training)
     root = type(model).__name__
     layers = tuple(
-        _layer(row, by_module.get(f"{root}.{row['name']}", 0) // 2 if row["first"] else 0, "torch")
-        for row in _leaf_calls(watch.rows)
+        _layer(call, by_module.get(f"{root}.{call.name}", 0) // 2 if call.first else 0, "torch")
+        for call in watch.calls
     )
     return MacCount(
         method="torch",
