@@ -53,15 +53,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """``archbench summary NAME``: the layer-by-layer table of shapes and parameters."""
-    from archbench.analysis.checks import check_resolved
+    from archbench.analysis.counts import count_params
     from archbench.analysis.summary import trace_shapes
-    from archbench.registry import get_model, get_spec
+    from archbench.registry import get_spec
 
     spec = get_spec(args.name)
     shape = (args.batch, *(args.input_size or spec.input_shape))
-    model = get_model(args.name)
-    check_resolved(model, shape, args.name).raise_for_error()
-    rows = trace_shapes(model, shape)
+    rows = trace_shapes(args.name, shape)  # one validated forward pass; a misfit names its layer
     table = [
         ("  " * (r.depth - 1) + r.name, r.type, _fmt_shape(r.output_shape), f"{r.params:,}" if r.params else "-")
         for r in rows
@@ -69,7 +67,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     ]
     print(f"{args.name}: input {_fmt_shape(shape)}, {spec.description}")
     print(tabulate(table, headers=("layer", "type", "output shape", "params"), disable_numparse=True))
-    total = sum(p.numel() for p in model.parameters())
+    total = count_params(args.name)
     print(f"total parameters: {total:,}")
     return 0
 

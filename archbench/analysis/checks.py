@@ -156,6 +156,15 @@ def check_input(model_or_name: nn.Module | str, input_shape: Sequence[int] | Non
 
 def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> InputCheck:
     """:func:`check_input` for a built model and a full shape; ``name`` adds the registered input as a hint."""
+    return checked_forward(model, shape, name)[0]
+
+
+def checked_forward(model: nn.Module, shape: Shape, name: str | None = None) -> tuple[InputCheck, list[dict]]:
+    """One recorded forward pass (eval mode, zeros, no state change) that validates each layer's input.
+
+    Returns:
+        The :class:`InputCheck` and the recorded module calls (complete only when the check passed).
+    """
     hint = ""
     if name is not None:
         from archbench.registry import get_spec
@@ -169,7 +178,7 @@ def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> I
                 f"{len(spec.input_shape) + 1}: (N, {', '.join(map(str, spec.input_shape))}); add the batch dimension.",
                 expected=len(spec.input_shape) + 1,
                 actual=len(shape),
-            )
+            ), []
     was_training = model.training
     model.eval()
     recorder = _Recorder(model, validate=_validate)
@@ -186,7 +195,7 @@ def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> I
             layer_type=type(row["module"]).__name__,
             expected=err.expected,
             actual=err.actual,
-        )
+        ), recorder.rows
     except (RuntimeError, ValueError) as err:
         where = recorder.rows[recorder.open_calls[-1]] if recorder.open_calls else None
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -198,7 +207,7 @@ def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> I
             f"{where['input_shape'] if where else shape}{hint}: {first_line}.",
             layer=None if where is None else name,
             layer_type=kind,
-        )
+        ), recorder.rows
     finally:
         model.train(was_training)
     out = output if isinstance(output, torch.Tensor) else None
@@ -209,8 +218,8 @@ def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> I
             "such as view(-1, features) mixes samples; flatten with x.flatten(1) or nn.Flatten() instead.",
             expected=shape[0],
             actual=out.shape[0],
-        )
-    return InputCheck(ok=True, output_shape=tuple(out.shape) if out is not None else None)
+        ), recorder.rows
+    return InputCheck(ok=True, output_shape=tuple(out.shape) if out is not None else None), recorder.rows
 
 
 _LOSSES = {"cross_entropy": "logits", "nll": "log_probs"}

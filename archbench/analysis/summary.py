@@ -128,21 +128,6 @@ class _Recorder:
             handle.remove()
 
 
-def run_recorded(model: nn.Module, shape: Shape) -> tuple[list[dict], torch.Tensor]:
-    """Run ``model`` once in eval mode on zeros of ``shape``, recording every module call.
-
-    The training flag is restored afterwards and no state (BatchNorm statistics) changes.
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        with _Recorder(model) as recorder, torch.no_grad():
-            output = model(torch.zeros(shape, device=_model_device(model)))
-    finally:
-        model.train(was_training)
-    return recorder.rows, output
-
-
 def trace_shapes(model_or_name: nn.Module | str, input_shape: Sequence[int] | None = None) -> list[LayerInfo]:
     """Every module call of one forward pass, in call order, with shapes and parameter counts.
 
@@ -162,11 +147,11 @@ def trace_shapes(model_or_name: nn.Module | str, input_shape: Sequence[int] | No
         >>> trace_shapes("resnet18", (1, 1, 224, 224))[-1].output_shape
         (1, 10)
     """
-    from archbench.analysis.checks import check_resolved
+    from archbench.analysis.checks import checked_forward
 
     model, shape = resolve_model(model_or_name, input_shape)
-    check_resolved(model, shape, model_or_name if isinstance(model_or_name, str) else None).raise_for_error()
-    rows, _ = run_recorded(model, shape)
+    check, rows = checked_forward(model, shape, model_or_name if isinstance(model_or_name, str) else None)
+    check.raise_for_error()
     return [
         LayerInfo(
             name=row["name"],
