@@ -36,6 +36,34 @@ def _positive(text: str) -> int:
     return value
 
 
+def _add_model_arguments(p: argparse.ArgumentParser, *, batch_default: int = 1) -> None:
+    """The arguments every command that takes one network shares: REF, --model-arg, --input-size, --batch."""
+    p.add_argument("ref", metavar="MODEL", help="a name from `archbench list`, package.module:attr or path/file.py:attr")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="builder option, a Python literal (repeatable), e.g. num_classes=10")  # fmt: skip
+    p.add_argument("--input-size", nargs="+", type=_positive, metavar="D",
+                   help="one sample's shape, any rank (e.g. 3 224 224, or 7 12 for 7 steps of 12 features); "
+                   "required for unregistered networks")  # fmt: skip
+    p.add_argument("--batch", type=_positive, default=batch_default, help=f"batch size (default {batch_default})")
+
+
+def _resolve_cli_model(args: argparse.Namespace) -> tuple[object, tuple[int, ...]]:
+    """Build the network named on the command line; returns (resolved model, input shape with batch)."""
+    from archbench.refs import parse_model_args, resolve_ref
+
+    options = parse_model_args(args.model_arg)
+    if args.input_size is None and ":" in args.ref:
+        # Checked before building: an unregistered network needs its input size.
+        from archbench.refs import ModelRefError
+
+        raise ModelRefError(
+            f"{args.ref!r} is not a registered network, so its input size is unknown; "
+            "give one sample's shape with --input-size, e.g. --input-size 3 224 224."
+        )
+    ref = resolve_ref(args.ref, **options)
+    return ref, ref.input_shape(args.input_size, args.batch)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """``archbench list [PATTERN]``: one line per registered network."""
     from archbench.registry import get_model, get_spec, list_models
@@ -55,19 +83,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """``archbench summary NAME``: the layer-by-layer table of shapes and parameters."""
     from archbench.analysis.counts import count_params
     from archbench.analysis.summary import trace_shapes
-    from archbench.registry import get_spec
 
-    spec = get_spec(args.name)
-    shape = (args.batch, *(args.input_size or spec.input_shape))
-    rows = trace_shapes(args.name, shape)  # one validated forward pass; a misfit names its layer
+    ref, shape = _resolve_cli_model(args)
+    rows = trace_shapes(ref.module, shape)  # one validated forward pass; a misfit names its layer
     table = [
         ("  " * (r.depth - 1) + r.name, r.type, _fmt_shape(r.output_shape), f"{r.params:,}" if r.params else "-")
         for r in rows
         if r.depth <= args.depth and r.type != "Identity"  # placeholders of absent layers (e.g. no norm)
     ]
-    print(f"{args.name}: input {_fmt_shape(shape)}, {spec.description}")
+    about = f", {ref.spec.description}" if ref.spec else ""
+    print(f"{ref.label}: input {_fmt_shape(shape)}{about}")
     print(tabulate(table, headers=("layer", "type", "output shape", "params"), disable_numparse=True))
-    total = count_params(args.name)
+    total = count_params(ref.module)
     print(f"total parameters: {total:,}")
     return 0
 
@@ -75,11 +102,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_flops(args: argparse.Namespace) -> int:
     """``archbench flops NAME``: conv + linear MACs and parameters per layer, from one of three counters."""
     from archbench.analysis.counts import count_macs
-    from archbench.registry import get_spec
 
-    spec = get_spec(args.name)
-    shape = (args.batch, *(args.input_size or spec.input_shape))
-    result = count_macs(args.name, shape, args.method, backward=args.backward)
+    ref, shape = _resolve_cli_model(args)
+    result = count_macs(ref.module, shape, args.method, backward=args.backward)
     table = [
         (
             "  " * r.name.count(".") + r.name,
@@ -92,7 +117,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
         for r in result.layers
         if r.type != "Identity"  # placeholders of absent layers (e.g. no norm)
     ]
-    print(f"{args.name}: input {_fmt_shape(shape)}, {args.method} counter")
+    print(f"{ref.label}: input {_fmt_shape(shape)}, {args.method} counter")
     headers = ("layer", "type", "output shape", "params", "MACs", "other ops")
     print(tabulate(table, headers=headers, disable_numparse=True))
     print(f"conv+linear MACs: {result.total:,} (FLOPs = 2 × MACs = {result.flops:,})")
@@ -252,9 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("summary", help="layer-by-layer shapes and parameters of a network")
-    p.add_argument("name", help="a name from `archbench list`")
-    p.add_argument("--input-size", nargs=3, type=_positive, metavar=("C", "H", "W"), help="one sample's shape")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    _add_model_arguments(p)
     p.add_argument("--depth", type=_positive, default=99, help="show modules down to this nesting depth")
     p.set_defaults(func=cmd_summary)
 
@@ -271,10 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("flops", help="conv + linear MACs and parameters per layer (analytic, fvcore or torch)")
-    p.add_argument("name", help="a name from `archbench list`")
+    _add_model_arguments(p)
     p.add_argument("--method", choices=("analytic", "fvcore", "torch"), default="analytic", help="counter")
-    p.add_argument("--input-size", nargs=3, type=_positive, metavar=("C", "H", "W"), help="one sample's shape")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
     p.add_argument("--backward", action="store_true", help="also count the backward pass (FlopCounterMode)")
     p.set_defaults(func=cmd_flops)
 

@@ -61,21 +61,24 @@ def _first_tensor(value: object) -> torch.Tensor | None:
 
 
 def resolve_model(model_or_name: nn.Module | str, input_shape: Sequence[int] | None) -> tuple[nn.Module, Shape]:
-    """Build a registered network by name if needed and fill in its default input shape (batch 1).
+    """Build a network from a reference if needed and fill in a registered network's input shape (batch 1).
+
+    ``model_or_name`` is an ``nn.Module``, a registered name, ``package.module:attr`` or ``path/file.py:attr``
+    (see :mod:`archbench.refs`).
 
     Raises:
-        ShapeError: if no input shape is given for a module, or a size is not a positive integer.
+        ShapeError: if no input shape is given for an unregistered network, or a size is not a positive integer.
     """
-    if isinstance(model_or_name, str):
-        from archbench.registry import get_model, get_spec
+    from archbench.refs import resolve_ref
 
-        model = get_model(model_or_name)
-        if input_shape is None:
-            input_shape = (1, *get_spec(model_or_name).input_shape)
-    else:
-        model = model_or_name
+    ref = resolve_ref(model_or_name)
+    model = ref.module
+    if input_shape is None and ref.spec is not None:
+        input_shape = (1, *ref.spec.input_shape)
     if input_shape is None:
-        raise ShapeError("An input shape is needed for a module that is not registered, e.g. (1, 1, 28, 28).")
+        raise ShapeError("An input shape is needed for a network that is not registered, e.g. (1, 1, 28, 28).")
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise ShapeError(f"Input shape {input_shape!r} must be a sequence of positive integers, e.g. (1, 1, 28, 28).")
     shape = tuple(input_shape)
     if not shape or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in shape):
         raise ShapeError(f"Input shape {shape} must be positive integers, e.g. (1, 1, 28, 28).")
