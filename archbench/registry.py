@@ -41,6 +41,7 @@ class ModelSpec:
         layer_shapes: claimed (C, H, W) output of named modules at ``facts_input_shape``.
         facts_input_shape: the input the ``layer_shapes`` refer to; defaults to ``input_shape``.
         other_input_shapes: further (C, H, W) inputs the network is claimed to build and run at.
+        bench_input_shape: a smaller per-sample shape for the quick CPU benchmark (``None``: ``input_shape``).
     """
 
     name: str
@@ -53,6 +54,7 @@ class ModelSpec:
     layer_shapes: Mapping[str, Shape] = field(default_factory=dict)
     facts_input_shape: Shape | None = None
     other_input_shapes: tuple[Shape, ...] = ()
+    bench_input_shape: Shape | None = None
 
     def __post_init__(self) -> None:
         if self.output not in ("logits", "log_probs"):
