@@ -269,7 +269,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per job."""
+    from archbench import __version__
+
     parser = _Parser(prog="archbench", description="Verify and benchmark classic CNNs.")
+    parser.add_argument("--version", action="version", version=f"archbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the registered networks")
@@ -334,17 +337,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Every failure is one line on stderr: a mistake (:class:`ArchbenchError`, exit 2), Ctrl-C (exit 130),
+    SIGTERM (exit 143; raised as an interrupt so clean-ups run), a file-system error (exit 1).
+    """
+    from archbench.report.files import Terminated, terminate_as_interrupt
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with terminate_as_interrupt():
+            return args.func(args)
     except ArchbenchError as err:
         print(f"archbench: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("archbench: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("archbench: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"archbench: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
