@@ -205,6 +205,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         with contextlib.redirect_stdout(sink):
             code = run_benchmarks(device="cpu", max_time=args.bench_time, min_rounds=3, json_path=path,
                                   extra_args=["-q"])  # fmt: skip
+        if code == 2:  # pytest's INTERRUPTED: it caught the Ctrl-C (or SIGTERM) itself
+            raise KeyboardInterrupt
         if code != 0:
             raise ArchbenchError(f"The quick benchmark failed (pytest exit {code}); run `archbench bench` to see why.")
 
@@ -225,11 +227,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec = get_spec(args.name)
     size = spec.input_shape[-1]
-    train, test = make_loaders(
-        args.data, root=args.root, batch_size=args.batch, download=args.download, resize=None if size == 28 else size
-    )
-    config = FitConfig(epochs=args.epochs, lr=args.lr, momentum=args.momentum, output=spec.output)
-    print(f"training {args.name} on {args.data} ({len(train.dataset):,} images), loss for {spec.output}")
+    config = FitConfig(epochs=args.epochs, lr=args.lr, momentum=args.momentum, output=spec.output)  # checked first
+    train, test = make_loaders(args.data, root=args.root, batch_size=args.batch, download=args.download,
+                               resize=None if size == 28 else size, image_size=size)  # fmt: skip
+    dropped = ", the last batch of one image dropped each epoch" if train.drop_last else ""
+    print(f"training {args.name} on {args.data} ({len(train.dataset):,} images{dropped}), loss for {spec.output}")
 
     def report(r: object) -> None:
         print(
@@ -255,8 +257,18 @@ def _rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be between -2**63 and 2**64 - 1 (torch.manual_seed), got {value}")
     return value
 
 
@@ -293,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=64)
     p.add_argument("--lr", type=_rate, default=0.01)
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("flops", help="conv + linear MACs and parameters per layer (analytic, fvcore or torch)")
