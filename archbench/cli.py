@@ -194,6 +194,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from archbench.bench.runner import run_benchmarks
     from archbench.report.build import build_report
+    from archbench.report.files import check_output_dir
+
+    check_output_dir(args.out)  # before anything runs (build_report checks again under its lock)
 
     def log(message: str) -> None:
         if not args.quiet:

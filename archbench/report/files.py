@@ -287,7 +287,10 @@ def _recover(target: Path) -> None:
 def _locked(target: Path) -> Iterator[None]:
     key = hashlib.sha256(os.fsencode(target)).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir()) / f"archbench-{key}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: a read-only descriptor can hold an flock too
+        fd = os.open(lock_path, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
