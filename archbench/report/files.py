@@ -22,7 +22,8 @@ removed by the next run. Files in the folder that the new version does not own (
 JSON passed as input) are carried into the staging folder by hard links just before the switch.
 
 A second run into the same folder refuses at once with one line: each run holds an ``flock`` on a lock file
-in the system's temporary folder, named after the folder's real path, so nothing is left beside the report.
+in the system's temporary folder, named after the folder's real path and removed when the run ends, so
+nothing is left beside the report.
 
 Example:
     >>> import tempfile
@@ -283,24 +284,44 @@ def _recover(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _open_lock(lock_path: Path) -> int:
+    try:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: a read-only descriptor can hold an flock too
+        return os.open(lock_path, os.O_RDONLY)
+
+
 @contextlib.contextmanager
 def _locked(target: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` for ``target``; refuse at once if another run holds it.
+
+    The lock file lives in the temporary folder and is removed on release; a run that locked a file that
+    was removed meanwhile (its path now names another file, or none) tries again, so two runs never both
+    hold "the" lock.
+    """
     key = hashlib.sha256(os.fsencode(target)).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir()) / f"archbench-{key}.lock"
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:  # another user's lock file: a read-only descriptor can hold an flock too
-        fd = os.open(lock_path, os.O_RDONLY)
-    try:
+    while True:
+        fd = _open_lock(lock_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise OutputPathError(
                 f"Another archbench run is writing {target}; wait for it to finish or choose another folder."
             ) from None
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
         yield
     finally:
-        os.close(fd)  # releases the lock
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # while still locked
+        os.close(fd)
 
 
 @contextlib.contextmanager
