@@ -102,6 +102,21 @@ class MemoryEstimate:
 
 
 # ---------------------------------------------------------------------------------------- shared helpers
+def format_bytes(nbytes: int) -> str:
+    """Bytes in binary units with three significant digits.
+
+    Example:
+        >>> format_bytes(512), format_bytes(246824), format_bytes(44713512)
+        ('512 B', '241 KiB', '42.6 MiB')
+    """
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def check_optimizer(name: str) -> str:
     """``name`` if it is one of :data:`OPTIMIZERS`.
 
@@ -198,9 +213,19 @@ def kept_modes(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
-def output_kind(spec: object) -> str:
-    """The registry's output kind of a resolved model's spec (``"logits"`` without one)."""
-    return getattr(spec, "output", "logits")
+def resolve_for_memory(model_or_ref: object, input_shape: Sequence[int] | None) -> tuple[nn.Module, Shape, str, str | None]:
+    """The module, the checked input shape, the loss kind and the registered name (or ``None``).
+
+    ``model_or_ref`` is a module, a reference string or an already resolved
+    :class:`~archbench.refs.ResolvedModel`; the shape defaults to a registered network's input at batch 1.
+    """
+    from archbench.analysis.summary import resolve_model
+    from archbench.refs import ResolvedModel, resolve_ref
+
+    ref = model_or_ref if isinstance(model_or_ref, ResolvedModel) else resolve_ref(model_or_ref)
+    model, shape = resolve_model(ref.module, input_shape or ref.input_shape())
+    spec = ref.spec
+    return model, shape, getattr(spec, "output", "logits"), spec.name if spec is not None else None
 
 
 # ------------------------------------------------------------------------------------------- live bytes
@@ -255,6 +280,7 @@ class _LayerRecorder:
         self._excluded = excluded  # storage keys never counted (parameters)
         self._saved: set[int] = set()
         self.saved_total = 0
+        self.counting = True  # off once the model's forward is done (the loss's saved tensors are not counted)
         self._handles = []
         for name, module in model.named_modules():
             self._handles.append(module.register_forward_pre_hook(self._pre(name, type(module).__name__)))
@@ -274,7 +300,7 @@ class _LayerRecorder:
     def pack(self, tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
         key = storage._cdata
-        if key not in self._excluded and key not in self._saved:
+        if self.counting and key not in self._excluded and key not in self._saved:
             self._saved.add(key)
             self.saved_total += storage.nbytes()
             if self._open:
@@ -353,16 +379,10 @@ def estimate_memory(
         ArchbenchError: an unknown optimizer, dtype or device.
         ShapeError: an input the network does not take (the message names the first layer that misfits).
     """
-    from archbench.analysis.summary import resolve_model
-    from archbench.refs import resolve_ref
-
     check_optimizer(optimizer)
     if device not in ("cpu", "cuda"):
         raise ArchbenchError(f"Unknown device {device!r}; use cpu or cuda.")
-    ref = resolve_ref(model_or_ref)
-    model, shape = resolve_model(ref.module, input_shape or ref.input_shape())
-    name = model_or_ref if isinstance(model_or_ref, str) and ref.spec is not None else None
-    kind = output_kind(ref.spec)
+    model, shape, kind, name = resolve_for_memory(model_or_ref, input_shape)
     dt = resolve_dtype(dtype, model)
 
     params = {n: _meta_like(p, dt).requires_grad_(p.requires_grad) for n, p in model.named_parameters()}
@@ -400,6 +420,7 @@ def estimate_memory(
                 failure = err
             if failure is None and train:
                 tracker.phase = "loss"
+                recorder.counting = False
                 loss = training_loss(out, kind)
                 targets = _target_bytes(out)
                 tracker.phase = "backward"

@@ -207,17 +207,13 @@ def measure_memory(
         ArchbenchError: an unknown optimizer, dtype or device, or CUDA absent.
         ShapeError: an input the network does not take (checked on the meta device before any real work).
     """
-    from archbench.analysis.memory import output_kind, shape_fits
-    from archbench.analysis.summary import resolve_model
-    from archbench.refs import resolve_ref
+    from archbench.analysis.memory import resolve_for_memory, shape_fits
 
     check_optimizer(optimizer)
     check_device(device)
-    ref = resolve_ref(model_or_ref)
-    model, shape = resolve_model(ref.module, input_shape or ref.input_shape())
+    model, shape, kind, name = resolve_for_memory(model_or_ref, input_shape)
     dt = resolve_dtype(dtype, model)
-    shape_fits(model, shape, model_or_ref if isinstance(model_or_ref, str) and ref.spec is not None else None)
-    kind = output_kind(ref.spec)
+    shape_fits(model, shape, name)
 
     def run(mark: Callable[[str], object]) -> None:
         _steps(model, shape, optimizer, kind, device, dt, mark)
