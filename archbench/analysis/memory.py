@@ -324,10 +324,12 @@ def _meta_like(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.empty_like(tensor, device="meta", dtype=dtype if tensor.is_floating_point() else tensor.dtype)
 
 
-def _fit_error(model: nn.Module, shape: Shape, name: str | None, err: Exception) -> ShapeError:
+def _fit_error(model: nn.Module, shape: Shape, name: str | None, err: Exception) -> ArchbenchError:
     """One sentence for a network that does not take ``shape``: the first misfit layer if the checks find it."""
     from archbench.analysis.checks import check_resolved
 
+    if isinstance(err, ArchbenchError):  # the network's own one-sentence refusal (e.g. our BatchNorm at batch 1)
+        return err
     check = check_resolved(model, shape, name)
     if not check.ok:
         return ShapeError(check.message)
