@@ -229,6 +229,35 @@ def resolve_for_memory(model_or_ref: object, input_shape: Sequence[int] | None) 
 
 
 # ------------------------------------------------------------------------------------------- live bytes
+def _stats_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+
+def _batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps):  # noqa: ANN001, ANN202, A002
+    # CPU's batch_norm: output like the input; saved mean and 1/std of C values in training, empty in eval.
+    stats = input.shape[1] if training else 0
+    dtype = _stats_dtype(input)
+    return torch.empty_like(input), input.new_empty((stats,), dtype=dtype), input.new_empty((stats,), dtype=dtype)
+
+
+def _batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean, save_invstd, train, eps,  # noqa: ANN001, ANN202, A002
+                         output_mask):  # fmt: skip
+    dtype = weight.dtype if weight is not None else _stats_dtype(input)
+    return (
+        torch.empty_like(input) if output_mask[0] else None,
+        input.new_empty((input.shape[1],), dtype=dtype) if output_mask[1] else None,
+        input.new_empty((input.shape[1],), dtype=dtype) if output_mask[2] else None,
+    )
+
+
+#: Shape rules for meta tensors where torch's own meta kernel is a slow Python decomposition (BatchNorm's
+#: take milliseconds a call): the same outputs (shapes, dtypes, layout) as the CPU kernel, made directly.
+_FAST_META = {
+    torch.ops.aten.native_batch_norm.default: _batch_norm,
+    torch.ops.aten.native_batch_norm_backward.default: _batch_norm_backward,
+}
+
+
 class _LiveStorages(TorchDispatchMode):
     """Follows the bytes of every storage an op creates until its last reference goes.
 
@@ -264,7 +293,11 @@ class _LiveStorages(TorchDispatchMode):
             self.live -= entry[0]
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's protocol
-        out = func(*args, **(kwargs or {}))
+        rule = _FAST_META.get(func)
+        if rule is not None and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            out = rule(*args, **(kwargs or {}))
+        else:
+            out = func(*args, **(kwargs or {}))
         for value in tree_leaves(out):
             if isinstance(value, torch.Tensor):
                 self.add(value)
