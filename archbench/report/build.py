@@ -402,7 +402,7 @@ def build_report(
     environment = dict(results[0].environment) if results else {}
     from archbench.report.memory import memory_markdown
 
-    memory_text, memory_png = memory_markdown(log=log)
+    memory_text, memory_png = memory_markdown(log=log, measure=run_quick_bench is not None)  # a runner: may measure
     files = {
         "README.md": index_markdown(checks, results, environment),
         "networks.md": networks,

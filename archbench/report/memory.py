@@ -139,11 +139,13 @@ def memory_markdown(
         "include parameters, buffers, optimizer state and the input.\n\n"
         "*Between operators* samples the measured live bytes only outside operators (and at their ends): it "
         "leaves out what a kernel allocates and frees before it returns. That is what the prediction follows, "
-        "and it agrees to within 1 %. The full measured peak is higher where oneDNN's convolutions dominate: "
+        "and the last column shows how closely it agrees. The full measured peak is higher where oneDNN's convolutions dominate: "
         "they copy input, output and gradients into channel-padded blocked layouts inside the kernel, which no "
-        "tensor-level prediction sees (up to about 30 % on the small MNIST networks at batch 32, under 1 % "
-        "for ResNet-18, whose weights dominate).\n\n"
-        f"Reproduce one row with `archbench memory NAME --batch {batches[-1]} --optimizer {OPTIMIZER} --measure`.\n\n"
+        "tensor-level prediction sees; the *measured / predicted* column shows how much (most where the first "
+        "convolution's maps dominate, little where the weights do).\n\n"
+        + ("" if measure else "Not measured in this build (`build_report` was given no benchmark runner); "
+           "`archbench report` measures.\n\n")
+        + f"Reproduce one row with `archbench memory NAME --batch {batches[-1]} --optimizer {OPTIMIZER} --measure`.\n\n"
         f"## At batch {batches[-1]}\n\n"
         + table(
             summary,
