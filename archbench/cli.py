@@ -222,6 +222,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_memory(args: argparse.Namespace) -> int:
+    """``archbench memory NAME``: predicted (and with ``--measure`` measured) bytes of a training step."""
+    from archbench.analysis.memory import estimate_memory, format_bytes
+    from archbench.bench.memory import check_device, measure_memory
+
+    if args.measure:
+        check_device(args.device)  # before any work: CUDA absent is one line
+    ref, shape = _resolve_cli_model(args)
+    est = estimate_memory(ref, shape, optimizer=args.optimizer, device=args.device)
+    print(f"{ref.label}: input {_fmt_shape(shape)}, optimizer {args.optimizer}, {est.dtype}")
+    layers = [
+        ("  " * l.name.count(".") + (l.name or "(model)"), l.type, format_bytes(l.output_bytes),
+         format_bytes(l.saved_bytes) if l.saved_bytes else "-")
+        for l in est.layers if l.type != "Identity"
+    ]  # fmt: skip
+    print(tabulate(layers, headers=("layer", "type", "output", "saved for backward"), disable_numparse=True))
+    measured = measure_memory(ref, shape, optimizer=args.optimizer, device=args.device) if args.measure else None
+
+    def row(label: str, predicted: int, actual: int | None = None) -> tuple[str, ...]:
+        cells = (label, f"{predicted:,}", format_bytes(predicted))
+        if measured is None:
+            return cells
+        if actual is None:
+            return (*cells, "", "")
+        return (*cells, f"{actual:,}", f"{actual / predicted:.3f}" if predicted else "-")
+
+    totals = [
+        row("parameters", est.params),
+        row("buffers", est.buffers),
+        row("gradients", est.grads),
+        row("optimizer state", est.optimizer_state),
+        row("input + targets", est.inputs),
+        row("saved activations", est.activations),
+        row(f"peak, training step (in {est.peak_train_phase})", est.peak_train, measured and measured.peak_train),
+        row("peak, inference forward", est.peak_inference, measured and measured.peak_inference),
+    ]
+    if measured is not None and measured.peak_train_between_ops is not None:
+        totals.append(row("peak, training step, between operators", est.peak_train, measured.peak_train_between_ops))
+        totals.append(row("peak, inference, between operators", est.peak_inference, measured.peak_inference_between_ops))
+    headers = ("bytes", "predicted", "")
+    if measured is not None:
+        headers = (*headers, f"measured ({measured.device}, {measured.method})", "measured / predicted")
+    print(tabulate(totals, headers=headers, disable_numparse=True, colalign=("left", "right", "right", "right", "right")))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``archbench train NAME``: SGD on MNIST, Fashion-MNIST or the synthetic set, one line per epoch."""
     from archbench.data import make_loaders
@@ -340,6 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time", type=_rate, default=1.0, help="seconds of timed rounds per benchmark (1.0)")
     p.add_argument("--min-rounds", type=_positive, default=5, help="timed rounds, at least (5)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("memory", help="bytes of parameters, gradients, optimizer state, activations and peaks")
+    _add_model_arguments(p)
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd", help="optimizer (sgd)")
+    p.add_argument("--measure", action="store_true", help="also measure a real step (CPU profiler or CUDA)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to measure on (cpu)")
+    p.set_defaults(func=cmd_memory)
 
     p = sub.add_parser("report", help="verify, count and benchmark, then write the markdown reports")
     p.add_argument("--out", default="reports", metavar="DIR", help="report folder (default reports/)")

@@ -41,6 +41,8 @@ REPORT_FILES = (
     "speed_batch.png",
     "speed_macs.png",
     "feature_maps.png",
+    "memory.md",
+    "memory_peak.png",
 )
 #: Where the quick benchmark writes when no ``--bench-json`` is given.
 QUICK_BENCH_JSON = "bench-cpu.json"
@@ -353,7 +355,8 @@ def index_markdown(checks: Sequence[Check], results: Sequence[BenchResults], env
         "feature maps of the MNIST net\n"
         "- [Verification](verification.md): shapes, counts, BatchNorm and torchvision equivalence, seed bugs\n"
         "- [The 1×1 bottleneck](bottleneck.md)\n"
-        "- [Speed](speed.md): forward and train-step timings, ratios and plots\n\n"
+        "- [Speed](speed.md): forward and train-step timings, ratios and plots\n"
+        "- [Memory](memory.md): bytes of parameters, gradients, optimizer state, activations and peaks\n\n"
         "## Environment\n\n" + table(env_rows, ("key", "value")) + "\n"
     )
 
@@ -432,6 +435,9 @@ def _report_files(
     bottleneck_text, bottleneck_png = bottleneck_markdown()
     speed_text, batch_png, macs_png = speed_markdown(results, out_dir)
     environment = dict(results[0].environment) if results else {}
+    from archbench.report.memory import memory_markdown
+
+    memory_text, memory_png = memory_markdown(log=log, measure=run_quick_bench is not None)  # a runner: may measure
     files = {
         "README.md": index_markdown(checks, results, environment),
         "networks.md": networks,
@@ -442,5 +448,7 @@ def _report_files(
         "speed_batch.png": batch_png,
         "speed_macs.png": macs_png,
         "feature_maps.png": feature_maps,
+        "memory.md": memory_text,
+        "memory_peak.png": memory_png,
     }
     return files, checks

@@ -1,0 +1,209 @@
+"""Memory: predicted bytes against closed forms, against what autograd really saves, and against a measured step.
+
+Expected values come from elsewhere: parameter bytes are ``numel × itemsize`` written here; saved activations
+come from ``saved_tensors_hooks`` on a real CPU forward; peaks from the CPU allocator's events (profiler).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import archbench
+from archbench import estimate_memory, measure_memory
+from archbench.bench.memory import peak_memory_during
+from archbench.cli import main
+from archbench.errors import ArchbenchError, ShapeError
+
+MiB = 1 << 20
+
+
+def _per_sample(name: str) -> tuple[int, ...]:
+    spec = archbench.get_spec(name)
+    return spec.bench_input_shape or spec.input_shape
+
+
+def _meta_params(name: str) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in archbench.get_model(name).parameters())
+
+
+def _registered(limit: int) -> list:
+    """Every registered network; those over ``limit`` parameters are marked slow."""
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if _meta_params(name) > limit else name
+        for name in archbench.list_models()
+    ]
+
+
+def _bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _saved_by_autograd(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd saves in a real training forward, parameters excluded."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+# ------------------------------------------------------------------------------------------ closed forms
+@pytest.mark.parametrize(
+    ("build", "shape"),
+    [
+        (lambda: archbench.get_model("lenet5_bn"), (2, 1, 28, 28)),
+        (lambda: archbench.get_model("resnet18"), (2, 1, 32, 32)),
+    ],
+    ids=["lenet5_bn", "resnet18"],
+)
+def test_params_grads_and_optimizer_state_are_exact(build, shape: tuple[int, ...]) -> None:
+    model = build()
+    params = list(model.parameters())
+    p_bytes = _bytes(params)
+    sgd = estimate_memory(model, shape, optimizer="sgd")
+    momentum = estimate_memory(model, shape, optimizer="momentum")
+    adam = estimate_memory(model, shape, optimizer="adam")
+    for m in (sgd, momentum, adam):
+        assert m.params == p_bytes
+        assert m.grads == p_bytes
+        assert m.buffers == _bytes(model.buffers())
+        assert m.inputs == 4 * torch.Size(shape).numel() + 8 * shape[0]  # float32 input, int64 class targets
+    assert sgd.optimizer_state == 0
+    assert momentum.optimizer_state == p_bytes  # one momentum buffer per parameter
+    assert adam.optimizer_state == 2 * p_bytes + 4 * len(params)  # exp_avg, exp_avg_sq, a float32 step each
+
+
+def test_frozen_parameters_have_no_gradient_or_state_and_dtype_halves_bytes() -> None:
+    model = archbench.get_model("lenet5")
+    for p in model.conv1.parameters():
+        p.requires_grad_(False)
+    trainable = _bytes(p for p in model.parameters() if p.requires_grad)
+    m = estimate_memory(model, (2, 1, 28, 28), optimizer="adam")
+    assert m.params == _bytes(model.parameters()) and m.grads == trainable
+    assert m.optimizer_state == 2 * trainable + 4 * 8  # 8 trainable tensors left
+    half = estimate_memory(model, (2, 1, 28, 28), dtype="bfloat16")
+    assert half.params * 2 == m.params and half.dtype == "bfloat16"
+
+
+def test_the_model_is_left_as_it_was() -> None:
+    model = archbench.get_model("lenet5_bn_torch").eval()
+    model.fc1.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    estimate_memory(model, (4, 1, 28, 28), optimizer="adam")
+    measure_memory(model, (4, 1, 28, 28), optimizer="adam")
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not model.training and model.fc1.training
+    assert all(p.grad is None for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------------------- activations
+@pytest.mark.parametrize("batch", [2, 3])
+@pytest.mark.parametrize("name", _registered(limit=30_000_000))
+def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
+    model = archbench.get_model(name)
+    shape = (batch, *_per_sample(name))
+    predicted = estimate_memory(model, shape).activations
+    assert predicted == pytest.approx(_saved_by_autograd(model, torch.randn(shape)), rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "squeezenet1_0"])
+def test_activations_of_torchvision_models(name: str) -> None:
+    model = torchvision.models.get_model(name, weights=None, num_classes=10)
+    shape = (2, 3, 64, 64)
+    predicted = estimate_memory(model, shape, optimizer="adam")
+    assert predicted.activations == pytest.approx(_saved_by_autograd(model, torch.randn(shape)), rel=0.01)
+    params = list(model.parameters())
+    assert predicted.params == predicted.grads == _bytes(params)
+    assert predicted.optimizer_state == 2 * _bytes(params) + 4 * len(params)
+    assert sum(layer.saved_bytes for layer in predicted.layers) == predicted.activations
+
+
+def test_layers_attribute_saved_tensors() -> None:
+    m = estimate_memory("lenet5", (2, 1, 28, 28))
+    rows = {layer.name: layer for layer in m.layers}
+    assert rows["conv1"].saved_bytes == 2 * 1 * 28 * 28 * 4  # the conv saves its input: the batch itself
+    assert rows["act1"].saved_bytes == rows["act1"].output_bytes == 2 * 6 * 28 * 28 * 4  # sigmoid saves its output
+    assert rows["fc3"].output_bytes == 2 * 10 * 4
+
+
+# ------------------------------------------------------------------------------------------------- peaks
+def _check_peaks(name: str, batch: int, optimizer: str) -> None:
+    shape = (batch, *_per_sample(name))
+    predicted = estimate_memory(name, shape, optimizer=optimizer)
+    measured = measure_memory(name, shape, optimizer=optimizer)
+    # The live tensors between operators: what the prediction follows, to well within the issue's 10%.
+    assert predicted.peak_train == pytest.approx(measured.peak_train_between_ops, rel=0.02)
+    # Everything the allocator saw adds what kernels allocate and free inside (oneDNN's reordered copies):
+    # the prediction is a lower bound of it; see the module docstring of archbench.bench.memory.
+    assert predicted.peak_train <= measured.peak_train * 1.001
+    assert measured.peak_inference_between_ops <= predicted.peak_inference * 1.001 <= measured.peak_inference * 1.002
+
+
+@pytest.mark.parametrize("name", _registered(limit=1_000_000))
+def test_peak_train_at_batch_2(name: str) -> None:
+    _check_peaks(name, 2, "momentum")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _registered(limit=1_000_000))
+def test_peak_train_at_batch_32(name: str) -> None:
+    _check_peaks(name, 32, "adam")
+
+
+def test_peak_memory_during_sees_an_allocation() -> None:
+    assert peak_memory_during(lambda: torch.empty(MiB, dtype=torch.uint8) + 1) >= 2 * MiB
+    assert peak_memory_during(lambda: None, device="mps") is None
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def test_bad_input_is_one_sentence() -> None:
+    with pytest.raises(ShapeError, match="conv2"):
+        estimate_memory("mnist_net", (2, 1, 10, 10))
+    with pytest.raises(ShapeError):
+        measure_memory("mnist_net", (2, 1, 10, 10))
+    with pytest.raises(ArchbenchError, match="optimizer"):
+        estimate_memory("lenet5", optimizer="lbfgs")
+    with pytest.raises(ArchbenchError, match="dtype"):
+        estimate_memory("lenet5", dtype="int8")
+
+
+def test_cli_prints_layers_and_totals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["memory", "lenet5", "--batch", "4", "--optimizer", "momentum", "--measure"]) == 0
+    out = capsys.readouterr().out
+    assert "act1" in out and "saved for backward" in out
+    assert f"{4 * 61706:,}" in out  # parameters, gradients and momentum buffers
+    assert "measured / predicted" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["memory", "mnist_net", "--input-size", "1", "10", "10"],
+        ["memory", "lenet5", "--optimizer", "lbfgs"],
+        pytest.param(
+            ["memory", "lenet5", "--measure", "--device", "cuda"],
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present"),
+        ),
+    ],
+    ids=["misfit", "optimizer", "no-cuda"],
+)
+def test_cli_bad_input_exits_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own refusal (an unknown choice)
+        code = exit_.code
+    assert code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
