@@ -187,9 +187,10 @@ _EXCEPTION = re.compile(r"^([\w.]*(?:Error|Exception|Timeout)): (.+)$", re.M)
 
 def failure_line(run_dir: Path, log: str, node_rank: int) -> str:
     """One sentence for a failed launch: a killed rank, else the first rank's own error, else torchrun's."""
-    failures = [(int(r), int(lr), int(code), tb.strip()) for r, lr, code, tb in _FAILURE.findall(log)]
+    other, _, root = log.partition("Root Cause (first observed failure)")
+    failures = [(int(r), int(lr), int(c), tb.strip()) for text in (root, other) for r, lr, c, tb in _FAILURE.findall(text)]
     for rank, local, code, _ in failures:
-        if code < 0:
+        if code < 0 and -code not in (signal.SIGTERM, signal.SIGINT):  # those the agent sends to stop the others
             name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
             return f"rank {rank} (node rank {node_rank}, local rank {local}) was killed by {name}; the run was stopped"
     errors = []
@@ -206,6 +207,8 @@ def failure_line(run_dir: Path, log: str, node_rank: int) -> str:
     found = _EXCEPTION.findall(log)
     if found:
         kind, message = found[-1]
+        if "inner exception" in message and len(found) > 1:
+            message = found[-2][1]  # e.g. "The client socket has timed out ... to connect to (HOST, PORT)."
         kind = kind.rsplit(".", 1)[-1]
         hint = {
             "RendezvousTimeoutError": "; start every node's launcher within --timeout and check --nnodes",
