@@ -267,9 +267,6 @@ def cmd_scale(args: argparse.Namespace) -> int:
     except ScaleFailure as err:
         print(f"archbench: scale failed: {err}", file=sys.stderr)
         return 1
-    if doc is None:
-        print(f"archbench: node rank {config.node_rank} done; global rank 0 ran on another node, which reports the numbers")
-        return 0
     print(scale_table(doc))
     if args.json:
         print(f"archbench: wrote {len(doc['benchmarks'])} world sizes to {args.json}")

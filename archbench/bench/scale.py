@@ -4,7 +4,7 @@ The launcher checks every option here (model, sizes, device, endpoint, output pa
 ``python -m torch.distributed.run`` in its own process session with bounded timeouts (rendezvous join and
 read, every collective, the whole run) and ``--max-restarts 0``. The ranks
 (:mod:`archbench.bench.scale_worker`) check DDP's gradients against one process's and time every world size;
-rank 0 leaves its numbers in the run folder and the launcher turns them into a pytest-benchmark-shaped JSON
+every node's launcher receives global rank 0's numbers and turns them into a pytest-benchmark-shaped JSON
 (``world_size`` in each row's ``extra_info``, the gradient check under ``"archbench_scale"``).
 
 A failure ends as one :class:`ScaleFailure` sentence naming the rank (or node) and the cause, taken from the
@@ -238,8 +238,8 @@ def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
-def launch(config: ScaleConfig, run_dir: Path) -> dict[str, Any] | None:
-    """Run torchrun on this node; returns rank 0's result, or None when rank 0 ran on another node.
+def launch(config: ScaleConfig, run_dir: Path) -> dict[str, Any]:
+    """Run torchrun on this node; returns global rank 0's result (every node gets it).
 
     Raises:
         ScaleFailure: a rank died or raised, the rendezvous failed, or the time limit passed.
@@ -265,8 +265,10 @@ def launch(config: ScaleConfig, run_dir: Path) -> dict[str, Any] | None:
     if code != 0:
         text = log_path.read_text(errors="replace")
         raise ScaleFailure(f"{failure_line(run_dir, text, config.node_rank)}; torchrun's log: {log_path}")
-    result = run_dir / "result.json"
-    return json.loads(result.read_text()) if result.exists() else None
+    try:
+        return json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        raise ScaleFailure(f"node rank {config.node_rank}: torchrun succeeded but no rank left results; see {log_path}") from None
 
 
 def _stats(data: list[float]) -> dict[str, Any]:
@@ -317,12 +319,13 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
     return {"machine_info": machine, "commit_info": {}, "benchmarks": benchmarks,
             "datetime": datetime.now(timezone.utc).isoformat(), "version": pytest_benchmark.__version__,
             SCALE_KEY: {"gradient_check": result["gradient_check"], "world_size": result["world_size"],
+                        "rank0_host": result["rank0_host"],
                         "options": config.options, "launch": launch_info}}  # fmt: skip
 
 
 def run_scale(
     config: ScaleConfig, json_path: str | Path | None = None, *, log: Callable[[str], None] | None = None
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """Check the options, launch, and return (and write, atomically) the results document.
 
     Args:
@@ -331,7 +334,7 @@ def run_scale(
         log: called with a progress line once the options are checked.
 
     Returns:
-        The document, or None on a node whose launch did not run global rank 0 (that node has no numbers).
+        The document (on every node: global rank 0's numbers, this node's ``machine_info``).
 
     Raises:
         ArchbenchError: a bad option or output path (before anything is launched).
@@ -344,8 +347,8 @@ def run_scale(
         log(f"{config.ref}: world sizes 1 to {config.world_size} through torchrun on {config.device} "
             f"(node rank {config.node_rank} of {config.nnodes}; run folder {run_dir})")  # fmt: skip
     result = launch(config, run_dir)  # on failure run_dir stays, with torchrun's log
-    doc = to_benchmark_json(config, result) if result else None
-    if doc is not None and out is not None:
+    doc = to_benchmark_json(config, result)
+    if out is not None:
         from archbench.report.files import write_text
 
         write_text(out, json.dumps(doc, indent=2) + "\n")

@@ -4,8 +4,8 @@ All ranks of one launch measure every world size ``1 … W``: ranks ``0 … ws-1
 size ``ws`` while the others wait at a barrier, so one rendezvous serves the whole sweep. World size 1 is a
 plain single process (no DDP), the baseline of the scaling efficiency.
 
-The run folder (``--run-dir``) holds ``config.json`` (written by the launcher), ``result.json`` (written by
-global rank 0) and ``error-rank<R>.json`` (written by a rank that failed: its one-line cause).
+The run folder (``--run-dir``) holds ``config.json`` (written by the launcher), ``result.json`` (global rank 0's
+numbers, written by local rank 0 of every node) and ``error-rank<R>.json`` (written by a rank that failed: its one-line cause).
 
 Timing per world size (rank 0's view, each step's time the slowest rank's):
 
@@ -23,6 +23,7 @@ import copy
 import ctypes
 import json
 import os
+import platform
 import signal
 import statistics
 import sys
@@ -233,7 +234,7 @@ def run(run_dir: Path) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     ws_all = dist.get_world_size()
     # Every node's launcher wrote its own config: they must agree (a different batch or model would be silent).
-    mine = {k: v for k, v in config.items() if k != "node_rank"}
+    mine = {k: v for k, v in config.items() if k not in ("node_rank", "threads")}  # may differ per node
     configs: list[Any] = [None] * ws_all
     dist.all_gather_object(configs, mine)
     for r, other in enumerate(configs):
@@ -249,9 +250,11 @@ def run(run_dir: Path) -> None:
             if row is not None:
                 rows.append(row)
         dist.barrier()
-    if rank == 0:
-        _write_json(run_dir / "result.json", {"rows": rows, "gradient_check": check, "world_size": ws_all,
-                                              "backend": backend, "threads": torch.get_num_threads()})  # fmt: skip
+    result = [{"rows": rows, "gradient_check": check, "world_size": ws_all, "backend": backend,
+               "threads": torch.get_num_threads(), "rank0_host": platform.node()}]  # fmt: skip
+    dist.broadcast_object_list(result, src=0)  # every node's launcher gets rank 0's numbers
+    if local_rank == 0:
+        _write_json(run_dir / "result.json", result[0])
     dist.destroy_process_group()
 
 
