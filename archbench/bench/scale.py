@@ -98,7 +98,7 @@ class ScaleConfig:
         from archbench.bench.timing import usable_cores
 
         threads = self.threads or max(1, usable_cores() // self.nproc_per_node)
-        keep = ("ref", "options", "batch", "device", "steps", "warmup", "timeout", "seed", "node_rank")
+        keep = ("ref", "options", "batch", "device", "steps", "warmup", "timeout", "time_limit", "seed", "node_rank")
         return {**{k: getattr(self, k) for k in keep}, "per_sample": list(self.per_sample), "threads": threads,
                 "world_sizes": self.world_sizes, "check_batch": max(2, min(self.batch, 8))}  # fmt: skip
 

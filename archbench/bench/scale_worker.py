@@ -242,6 +242,8 @@ def run(run_dir: Path) -> None:
             keys = sorted(k for k in mine if mine.get(k) != other.get(k))
             raise RuntimeError(f"rank {r} was launched with other options ({', '.join(keys)}); give every node the same")
     check = gradient_check(config, device)
+    # Ranks outside a world size wait as long as its measurement takes: a barrier bounded by the run's time limit.
+    waiting = dist.new_group(timeout=timedelta(seconds=config["time_limit"]))
     rows = []
     for ws in config["world_sizes"]:
         group = dist.new_group(list(range(ws)), timeout=timeout) if ws > 1 else None  # every rank must call it
@@ -249,7 +251,7 @@ def run(run_dir: Path) -> None:
             row = measure(config, device, ws, group)
             if row is not None:
                 rows.append(row)
-        dist.barrier()
+        dist.barrier(group=waiting)
     result = [{"rows": rows, "gradient_check": check, "world_size": ws_all, "backend": backend,
                "threads": torch.get_num_threads(), "rank0_host": platform.node()}]  # fmt: skip
     dist.broadcast_object_list(result, src=0)  # every node's launcher gets rank 0's numbers
