@@ -294,6 +294,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    """``archbench scale MODEL``: DDP training through torchrun per world size, and DDP's gradients checked."""
+    from archbench.analysis.summary import trace_shapes
+    from archbench.bench.scale import ScaleConfig, ScaleFailure, run_scale
+    from archbench.refs import parse_model_args
+    from archbench.report.scale import gradient_verdict, scale_table
+
+    resolved, shape = _resolve_cli_model(args)
+    trace_shapes(resolved.module, (2, *shape[1:]))  # the input fits, checked here rather than in every rank
+    config = ScaleConfig(
+        args.ref, parse_model_args(args.model_arg), tuple(shape[1:]), batch=args.batch,
+        nproc_per_node=args.nproc_per_node, nnodes=args.nnodes, node_rank=args.node_rank,
+        rdzv_endpoint=args.rdzv_endpoint, device=args.device, steps=args.steps, warmup=args.warmup,
+        threads=args.threads, timeout=args.timeout, time_limit=args.time_limit,
+    )  # fmt: skip
+
+    def log(message: str) -> None:
+        print(f"[scale] {message}", file=sys.stderr, flush=True)
+
+    try:
+        doc = run_scale(config, args.json, log=log)
+    except ScaleFailure as err:
+        print(f"archbench: scale failed: {err}", file=sys.stderr)
+        return 1
+    print(scale_table(doc))
+    if args.json:
+        print(f"archbench: wrote {len(doc['benchmarks'])} world sizes to {args.json}")
+    return 0 if gradient_verdict(doc["archbench_scale"]["gradient_check"])[0] else 1
+
+
 def torch_seed(seed: int) -> None:
     """Seed torch's global generator (weight initialisation, dropout)."""
     import torch
@@ -401,6 +431,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bench-time", type=_rate, default=0.3, help="seconds per quick benchmark (0.3)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("scale", help="data-parallel training (DDP through torchrun): images/s per world size, gradients checked")
+    _add_model_arguments(p, batch_default=32)
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="ranks on this node (1)")
+    p.add_argument("--nnodes", type=int, default=1, metavar="M", help="nodes (1)")
+    p.add_argument("--node-rank", type=int, default=0, metavar="R", help="this node's rank; rank 0 hosts the rendezvous")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="node rank 0's address and a free port (several nodes)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (gloo) or cuda (NCCL, a GPU per rank)")
+    p.add_argument("--steps", type=_positive, default=10, help="timed steps per world size (10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (2)")
+    p.add_argument("--threads", type=_positive, help="torch threads per rank (default: cores / ranks per node)")
+    p.add_argument("--timeout", type=_rate, default=60.0, help="seconds for the rendezvous and each collective (60)")
+    p.add_argument("--time-limit", type=_rate, default=1800.0, help="seconds for the whole run, then it is stopped")
+    p.add_argument("--json", metavar="PATH", help="write the results (pytest-benchmark schema) here")
+    p.set_defaults(func=cmd_scale)
     return parser
 
 
