@@ -411,7 +411,7 @@ def build_report(
             run_quick_bench(staging / QUICK_BENCH_JSON)
             paths = [out_dir / QUICK_BENCH_JSON]
             results = [dataclasses.replace(load_results(staging / QUICK_BENCH_JSON), path=paths[0])]
-        files, checks = _report_files(results, out_dir, log)
+        files, checks = _report_files(results, out_dir, log, measure_memory=run_quick_bench is not None)
         written = []
         for name, content in files.items():
             if content is not None:
@@ -423,9 +423,12 @@ def build_report(
 
 
 def _report_files(
-    results: Sequence[BenchResults], out_dir: Path, log: Log
+    results: Sequence[BenchResults], out_dir: Path, log: Log, *, measure_memory: bool
 ) -> tuple[dict[str, str | bytes | None], list[Check]]:
-    """The content of every report file (None: nothing to draw) and the checks behind them."""
+    """The content of every report file (None: nothing to draw) and the checks behind them.
+
+    ``measure_memory``: also measure each network's peak memory (a benchmark runner was given), else predict only.
+    """
     log("verifying shapes, counts, BatchNorm, torchvision equivalence and seed bugs")
     checks = all_checks()
     log("counting parameters and MACs of every network")
@@ -437,7 +440,7 @@ def _report_files(
     environment = dict(results[0].environment) if results else {}
     from archbench.report.memory import memory_markdown
 
-    memory_text, memory_png = memory_markdown(log=log, measure=run_quick_bench is not None)  # a runner: may measure
+    memory_text, memory_png = memory_markdown(log=log, measure=measure_memory)
     files = {
         "README.md": index_markdown(checks, results, environment),
         "networks.md": networks,
