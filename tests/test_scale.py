@@ -11,9 +11,8 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,10 @@ import torch
 
 from archbench import cli
 from archbench.bench import load_results
-from archbench.bench.scale import SCALE_KEY, ScaleConfig, failure_line, load_scale, torchrun_command
+from archbench.bench.scale import SCALE_KEY, ScaleConfig, failure_line, load_scale, run_scale, torchrun_command
 from archbench.report.scale import gradient_verdict, scale_markdown
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--batch", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--timeout", "20", "--time-limit", "240"]
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp), OMP_NUM_THREADS="1")
 
 
 def _scale_here(tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str):
@@ -129,18 +123,17 @@ torch.distributed.elastic.rendezvous.api.RendezvousConnectionError: The connecti
 
 
 @pytest.mark.slow
-def test_two_local_nodes_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    """Two torchrun launchers on 127.0.0.1 (--nnodes 2), one rank each, a BatchNorm LeNet."""
+def test_two_local_nodes_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two torchrun launchers on 127.0.0.1 (--nnodes 2, node ranks 0 and 1), one rank each, a BatchNorm LeNet."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     endpoint = f"127.0.0.1:{_free_port()}"
-    common = ["lenet5_bn_torch", "--nnodes", "2", "--rdzv-endpoint", endpoint, *QUICK]
-    node1 = subprocess.Popen(
-        [sys.executable, "-m", "archbench", "scale", *common, "--node-rank", "1", "--json", str(tmp_path / "node1.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=ROOT,
-    )  # fmt: skip
-    code, _, err = _scale_here(tmp_path, monkeypatch, capsys, *common, "--node-rank", "0", "--json", str(tmp_path / "node0.json"))
-    assert (code, node1.wait(timeout=120)) == (0, 0), (err, node1.stderr.read())
-    node1.stderr.close()
-    node1.stdout.close()
+    configs = [
+        ScaleConfig("lenet5_bn_torch", per_sample=(1, 28, 28), batch=8, nnodes=2, node_rank=r, rdzv_endpoint=endpoint,
+                    steps=2, warmup=1, threads=1, timeout=20, time_limit=240)  # fmt: skip
+        for r in (0, 1)
+    ]
+    with ThreadPoolExecutor(2) as pool:  # two launchers (each starts its own torchrun) in threads: no extra import
+        list(pool.map(run_scale, configs, [tmp_path / "node0.json", tmp_path / "node1.json"]))
     doc, other = (load_scale(tmp_path / f"node{r}.json") for r in (0, 1))
     assert doc["benchmarks"] == other["benchmarks"]  # both nodes report global rank 0's numbers
     assert [b["extra_info"]["world_size"] for b in doc["benchmarks"]] == [1, 2]

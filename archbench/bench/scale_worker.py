@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import sys
 import time
 from datetime import timedelta
