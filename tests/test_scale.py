@@ -20,6 +20,7 @@ import torch
 
 from archbench import cli
 from archbench.bench import load_results
+from archbench.errors import ArchbenchError
 from archbench.bench.scale import SCALE_KEY, ScaleConfig, failure_line, load_scale, run_scale, torchrun_command
 from archbench.report.scale import gradient_verdict, scale_markdown
 
@@ -143,7 +144,7 @@ def test_two_local_nodes_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert check["batch_statistics"] is True and check["max_abs_diff"] > 1e-6
     sync = check["sync_bn"]
     if sync["status"] == "unsupported":  # torch's SyncBatchNorm refuses CPU tensors
-        assert "GPU" in sync["reason"]
+        assert "GPU" in sync["reason"] and torch.__version__ in sync["reason"]
     else:
         assert sync["max_abs_diff"] <= 1e-10
     assert gradient_verdict(check)[0]
@@ -176,6 +177,13 @@ def test_port_in_use_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["scale", "lenet5", "--rdzv-endpoint", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err
     assert f"Port {port} on 127.0.0.1 is in use" in err and err.count("\n") == 1
+
+
+def test_model_options_must_survive_the_trip_to_the_ranks() -> None:
+    config = ScaleConfig("lenet5", options={"norm": object()}, per_sample=(1, 28, 28))
+    with pytest.raises(ArchbenchError, match="must be a Python literal"):
+        run_scale(config)
+    assert ScaleConfig("lenet5", options={"size": (3, 4)}).worker_config()["model_args"] == ["size=(3, 4)"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -98,8 +99,9 @@ class ScaleConfig:
         from archbench.bench.timing import usable_cores
 
         threads = self.threads or max(1, usable_cores() // self.nproc_per_node)
-        keep = ("ref", "options", "batch", "device", "steps", "warmup", "timeout", "time_limit", "seed", "node_rank")
+        keep = ("ref", "batch", "device", "steps", "warmup", "timeout", "time_limit", "seed", "node_rank")
         return {**{k: getattr(self, k) for k in keep}, "per_sample": list(self.per_sample), "threads": threads,
+                "model_args": [f"{k}={v!r}" for k, v in self.options.items()],  # parse_model_args reads them back
                 "world_sizes": self.world_sizes, "check_batch": max(2, min(self.batch, 8))}  # fmt: skip
 
 
@@ -147,6 +149,13 @@ def check_options(config: ScaleConfig) -> None:
                 f"--nproc-per-node {config.nproc_per_node} needs one GPU per rank, but this node has "
                 f"{torch.cuda.device_count()}; lower it."
             )
+    for key, value in config.options.items():
+        try:
+            same = ast.literal_eval(repr(value)) == value
+        except (ValueError, SyntaxError):
+            same = False
+        if not same:
+            raise ArchbenchError(f"Model option {key}={value!r} must be a Python literal to reach every rank; give a number, string, tuple...")
     if config.rdzv_endpoint:
         host, port = _endpoint(config.rdzv_endpoint)
         if config.node_rank == 0:

@@ -53,10 +53,10 @@ def _loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _build(config: dict[str, Any], device: torch.device, dtype: torch.dtype) -> nn.Module:
-    from archbench.refs import resolve_ref
+    from archbench.refs import parse_model_args, resolve_ref
 
     torch.manual_seed(config["seed"])  # identical weights on every rank (DDP broadcasts rank 0's anyway)
-    return resolve_ref(config["ref"], **config["options"]).module.to(device=device, dtype=dtype).train()
+    return resolve_ref(config["ref"], **parse_model_args(config["model_args"])).module.to(device=device, dtype=dtype).train()
 
 
 def _batch(config: dict[str, Any], model: nn.Module, n: int, device: torch.device, dtype: torch.dtype):
@@ -123,7 +123,8 @@ def gradient_check(config: dict[str, Any], device: torch.device) -> dict[str, An
         try:
             check["sync_bn"] = {"status": "ok", "max_abs_diff": _grad_diff(config, reference, device, b, sync_bn=True)}
         except ValueError as err:  # torch's SyncBatchNorm refuses CPU tensors (torch <= 2.14 at least)
-            check["sync_bn"] = {"status": "unsupported", "reason": " ".join(str(err).split()), "max_abs_diff": None}
+            reason = f"torch {torch.__version__} on {device.type}: {' '.join(str(err).split())}"
+            check["sync_bn"] = {"status": "unsupported", "reason": reason, "max_abs_diff": None}
     return check
 
 
