@@ -32,6 +32,7 @@ import platform
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -289,12 +290,6 @@ def _stats(data: list[float]) -> dict[str, Any]:
     return {**stats.as_dict(), "data": list(data), "iterations": 1}
 
 
-def _median(data: list[float]) -> float:
-    import statistics
-
-    return statistics.median(data)
-
-
 def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, Any]:
     """rank 0's result as a pytest-benchmark-shaped document (see the module docstring)."""
     import pytest_benchmark
@@ -304,10 +299,10 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
     label = config.ref if not config.options else f"{config.ref}({', '.join(f'{k}={v}' for k, v in config.options.items())})"
     rows = result["rows"]
     base = next((r for r in rows if r["world_size"] == 1), None)
-    base_rate = config.batch / _median(base["steps"]) if base else None
+    base_rate = config.batch / statistics.median(base["steps"]) if base else None
     benchmarks = []
     for r in rows:
-        ws, step = r["world_size"], _median(r["steps"])
+        ws, step = r["world_size"], statistics.median(r["steps"])
         rate = ws * config.batch / step
         info = {
             "model": label, "mode": MODE, "device": config.device, "dtype": "float32", "batch": config.batch,
@@ -315,7 +310,7 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
             "params": r["params"], "world_size": ws, "nnodes": config.nnodes, "nproc_per_node": config.nproc_per_node,
             "backend": result["backend"] if ws > 1 else None, "images_per_s": rate,
             "scaling_efficiency": rate / (ws * base_rate) if base_rate else None, "step_s": step,
-            "compute_s": _median(r["compute"]), "allreduce_s": _median(r["allreduce"]), "status": "ok",
+            "compute_s": statistics.median(r["compute"]), "allreduce_s": statistics.median(r["allreduce"]), "status": "ok",
         }  # fmt: skip
         name = f"scale[{label}-{config.device}-ws{ws}-b{config.batch}]"
         benchmarks.append({"group": f"{GROUP_PREFIX}-{label}-{config.device}", "name": name, "fullname": name,

@@ -84,15 +84,14 @@ def _has_batch_stats(model: nn.Module) -> bool:
     )
 
 
-def _grad_diff(config: dict[str, Any], reference: nn.Module, device: torch.device, b: int, sync_bn: bool) -> float:
-    """Max |Δ| between DDP's averaged gradients over per-rank shards and ``reference``'s whole-batch gradients."""
-    rank, ws = dist.get_rank(), dist.get_world_size()
+def _grad_diff(reference: nn.Module, x: torch.Tensor, y: torch.Tensor, sync_bn: bool) -> float:
+    """Max |Δ| between DDP's averaged gradients over per-rank shards of ``x`` and ``reference``'s whole-batch ones."""
+    rank, b = dist.get_rank(), len(x) // dist.get_world_size()
     model = _dropout_off(copy.deepcopy(reference))
     model.zero_grad(set_to_none=True)
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    x, y = _batch(config, reference, ws * b, device, torch.float64)
+    ddp = DDP(model, device_ids=[x.device.index] if x.device.type == "cuda" else None)
     _loss(ddp(x[rank * b : (rank + 1) * b]), y[rank * b : (rank + 1) * b]).backward()
     diff = 0.0
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
@@ -114,14 +113,14 @@ def gradient_check(config: dict[str, Any], device: torch.device) -> dict[str, An
         "dtype": "float64",
         "tolerance": GRAD_TOLERANCE,
         "batch_statistics": _has_batch_stats(reference),
-        "max_abs_diff": _grad_diff(config, reference, device, b, sync_bn=False),
+        "max_abs_diff": _grad_diff(reference, x, y, sync_bn=False),
         "max_abs_grad": max(float(p.grad.abs().max()) for p in reference.parameters() if p.grad is not None),
         "sync_bn": None,
     }
     converts = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in reference.modules())
     if check["max_abs_diff"] > GRAD_TOLERANCE and converts and ws > 1:
         try:
-            check["sync_bn"] = {"status": "ok", "max_abs_diff": _grad_diff(config, reference, device, b, sync_bn=True)}
+            check["sync_bn"] = {"status": "ok", "max_abs_diff": _grad_diff(reference, x, y, sync_bn=True)}
         except ValueError as err:  # torch's SyncBatchNorm refuses CPU tensors (torch <= 2.14 at least)
             reason = f"torch {torch.__version__} on {device.type}: {' '.join(str(err).split())}"
             check["sync_bn"] = {"status": "unsupported", "reason": reason, "max_abs_diff": None}
@@ -174,12 +173,12 @@ def _sync(device: torch.device) -> None:
 def measure(config: dict[str, Any], device: torch.device, ws: int, group: dist.ProcessGroup | None) -> dict | None:
     """Time training steps at world size ``ws`` on ranks ``0 … ws-1``; returns rank 0's summary (else None)."""
     model = _build(config, device, torch.float32)
+    x, y = _batch(config, model, config["batch"], device, torch.float32)
     comm = _CommTimer(device)
     if ws > 1:
         model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, process_group=group)
         model.register_comm_hook(group, comm.hook)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x, y = _batch(config, model, config["batch"], device, torch.float32)
 
     def step() -> float:
         _sync(device)
