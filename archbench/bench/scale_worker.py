@@ -37,6 +37,8 @@ from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from archbench.errors import ArchbenchError
+
 DIE_RANK_ENV = "ARCHBENCH_SCALE_TEST_DIE_RANK"  # test hook: this global rank kills itself after joining
 GRAD_TOLERANCE = 1e-10  # max |Δ| of float64 gradients for "equal"
 
@@ -239,7 +241,7 @@ def run(run_dir: Path) -> None:
     for r, other in enumerate(configs):
         if other != mine:
             keys = sorted(k for k in mine if mine.get(k) != other.get(k))
-            raise RuntimeError(f"rank {r} was launched with other options ({', '.join(keys)}); give every node the same")
+            raise ArchbenchError(f"rank {r} was launched with other options ({', '.join(keys)}); give every node the same.")
     check = gradient_check(config, device)
     # Ranks outside a world size wait as long as its measurement takes: a barrier bounded by the run's time limit.
     waiting = dist.new_group(timeout=timedelta(seconds=config["time_limit"]))
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         run(run_dir)
     except BaseException as err:
         rank = os.environ.get("RANK", "?")
-        cause = " ".join(f"{type(err).__name__}: {err}".split())
+        cause = " ".join((str(err) if isinstance(err, ArchbenchError) else f"{type(err).__name__}: {err}").split())
         _write_json(run_dir / f"error-rank{rank}.json", {"rank": rank, "local_rank": os.environ.get("LOCAL_RANK"),
                                                          "cause": cause[:400], "time": time.time()})  # fmt: skip
         raise
