@@ -348,8 +348,14 @@ def run_scale(
     out = check_output(json_path) if json_path else None
     run_dir = Path(tempfile.mkdtemp(prefix="archbench-scale-"))
     if log:
+        from archbench.bench.timing import usable_cores
+
         log(f"{config.ref}: world sizes 1 to {config.world_size} through torchrun on {config.device} "
             f"(node rank {config.node_rank} of {config.nnodes}; run folder {run_dir})")  # fmt: skip
+        threads, cores = config.worker_config()["threads"], usable_cores()
+        if config.device == "cpu" and config.nproc_per_node * threads > cores:
+            log(f"note: {config.nproc_per_node} ranks × {threads} threads share {cores} usable cores, "
+                "so the larger world sizes compete for them")  # fmt: skip
     result = launch(config, run_dir)  # on failure run_dir stays, with torchrun's log
     doc = to_benchmark_json(config, result)
     if out is not None:
