@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -362,9 +363,7 @@ def run_scale(
         from archbench.report.files import write_text
 
         write_text(out, json.dumps(doc, indent=2) + "\n")
-    for path in sorted(run_dir.iterdir()):
-        path.unlink()
-    run_dir.rmdir()
+    shutil.rmtree(run_dir, ignore_errors=True)
     return doc
 
 
