@@ -434,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scale", help="data-parallel training (DDP through torchrun): images/s per world size, gradients checked")
     _add_model_arguments(p, batch_default=32)
+    p._option_string_actions["--batch"].help = "images per rank per step (default 32)"
     p.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="ranks on this node (1)")
     p.add_argument("--nnodes", type=int, default=1, metavar="M", help="nodes (1)")
     p.add_argument("--node-rank", type=int, default=0, metavar="R", help="this node's rank; rank 0 hosts the rendezvous")

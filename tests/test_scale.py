@@ -11,9 +11,8 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,11 @@ import torch
 
 from archbench import cli
 from archbench.bench import load_results
-from archbench.bench.scale import SCALE_KEY, ScaleConfig, failure_line, load_scale, torchrun_command
+from archbench.errors import ArchbenchError
+from archbench.bench.scale import SCALE_KEY, ScaleConfig, failure_line, load_scale, run_scale, torchrun_command
 from archbench.report.scale import gradient_verdict, scale_markdown
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--batch", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--timeout", "20", "--time-limit", "240"]
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp), OMP_NUM_THREADS="1")
 
 
 def _scale_here(tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str):
@@ -129,18 +124,17 @@ torch.distributed.elastic.rendezvous.api.RendezvousConnectionError: The connecti
 
 
 @pytest.mark.slow
-def test_two_local_nodes_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    """Two torchrun launchers on 127.0.0.1 (--nnodes 2), one rank each, a BatchNorm LeNet."""
+def test_two_local_nodes_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two torchrun launchers on 127.0.0.1 (--nnodes 2, node ranks 0 and 1), one rank each, a BatchNorm LeNet."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     endpoint = f"127.0.0.1:{_free_port()}"
-    common = ["lenet5_bn_torch", "--nnodes", "2", "--rdzv-endpoint", endpoint, *QUICK]
-    node1 = subprocess.Popen(
-        [sys.executable, "-m", "archbench", "scale", *common, "--node-rank", "1", "--json", str(tmp_path / "node1.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=ROOT,
-    )  # fmt: skip
-    code, _, err = _scale_here(tmp_path, monkeypatch, capsys, *common, "--node-rank", "0", "--json", str(tmp_path / "node0.json"))
-    assert (code, node1.wait(timeout=120)) == (0, 0), (err, node1.stderr.read())
-    node1.stderr.close()
-    node1.stdout.close()
+    configs = [
+        ScaleConfig("lenet5_bn_torch", per_sample=(1, 28, 28), batch=8, nnodes=2, node_rank=r, rdzv_endpoint=endpoint,
+                    steps=2, warmup=1, threads=1, timeout=20, time_limit=240)  # fmt: skip
+        for r in (0, 1)
+    ]
+    with ThreadPoolExecutor(2) as pool:  # two launchers (each starts its own torchrun) in threads: no extra import
+        list(pool.map(run_scale, configs, [tmp_path / "node0.json", tmp_path / "node1.json"]))
     doc, other = (load_scale(tmp_path / f"node{r}.json") for r in (0, 1))
     assert doc["benchmarks"] == other["benchmarks"]  # both nodes report global rank 0's numbers
     assert [b["extra_info"]["world_size"] for b in doc["benchmarks"]] == [1, 2]
@@ -150,7 +144,7 @@ def test_two_local_nodes_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert check["batch_statistics"] is True and check["max_abs_diff"] > 1e-6
     sync = check["sync_bn"]
     if sync["status"] == "unsupported":  # torch's SyncBatchNorm refuses CPU tensors
-        assert "GPU" in sync["reason"]
+        assert "GPU" in sync["reason"] and torch.__version__ in sync["reason"]
     else:
         assert sync["max_abs_diff"] <= 1e-10
     assert gradient_verdict(check)[0]
@@ -183,6 +177,13 @@ def test_port_in_use_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["scale", "lenet5", "--rdzv-endpoint", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err
     assert f"Port {port} on 127.0.0.1 is in use" in err and err.count("\n") == 1
+
+
+def test_model_options_must_survive_the_trip_to_the_ranks() -> None:
+    config = ScaleConfig("lenet5", options={"norm": object()}, per_sample=(1, 28, 28))
+    with pytest.raises(ArchbenchError, match="must be a Python literal"):
+        run_scale(config)
+    assert ScaleConfig("lenet5", options={"size": (3, 4)}).worker_config()["model_args"] == ["size=(3, 4)"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")

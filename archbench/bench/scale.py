@@ -25,12 +25,15 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,8 +101,9 @@ class ScaleConfig:
         from archbench.bench.timing import usable_cores
 
         threads = self.threads or max(1, usable_cores() // self.nproc_per_node)
-        keep = ("ref", "options", "batch", "device", "steps", "warmup", "timeout", "time_limit", "seed", "node_rank")
+        keep = ("ref", "batch", "device", "steps", "warmup", "timeout", "time_limit", "seed", "node_rank")
         return {**{k: getattr(self, k) for k in keep}, "per_sample": list(self.per_sample), "threads": threads,
+                "model_args": [f"{k}={v!r}" for k, v in self.options.items()],  # parse_model_args reads them back
                 "world_sizes": self.world_sizes, "check_batch": max(2, min(self.batch, 8))}  # fmt: skip
 
 
@@ -147,6 +151,13 @@ def check_options(config: ScaleConfig) -> None:
                 f"--nproc-per-node {config.nproc_per_node} needs one GPU per rank, but this node has "
                 f"{torch.cuda.device_count()}; lower it."
             )
+    for key, value in config.options.items():
+        try:
+            same = ast.literal_eval(repr(value)) == value
+        except (ValueError, SyntaxError):
+            same = False
+        if not same:
+            raise ArchbenchError(f"Model option {key}={value!r} must be a Python literal to reach every rank; give a number, string, tuple...")
     if config.rdzv_endpoint:
         host, port = _endpoint(config.rdzv_endpoint)
         if config.node_rank == 0:
@@ -280,12 +291,6 @@ def _stats(data: list[float]) -> dict[str, Any]:
     return {**stats.as_dict(), "data": list(data), "iterations": 1}
 
 
-def _median(data: list[float]) -> float:
-    import statistics
-
-    return statistics.median(data)
-
-
 def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, Any]:
     """rank 0's result as a pytest-benchmark-shaped document (see the module docstring)."""
     import pytest_benchmark
@@ -295,10 +300,10 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
     label = config.ref if not config.options else f"{config.ref}({', '.join(f'{k}={v}' for k, v in config.options.items())})"
     rows = result["rows"]
     base = next((r for r in rows if r["world_size"] == 1), None)
-    base_rate = config.batch / _median(base["steps"]) if base else None
+    base_rate = config.batch / statistics.median(base["steps"]) if base else None
     benchmarks = []
     for r in rows:
-        ws, step = r["world_size"], _median(r["steps"])
+        ws, step = r["world_size"], statistics.median(r["steps"])
         rate = ws * config.batch / step
         info = {
             "model": label, "mode": MODE, "device": config.device, "dtype": "float32", "batch": config.batch,
@@ -306,7 +311,7 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
             "params": r["params"], "world_size": ws, "nnodes": config.nnodes, "nproc_per_node": config.nproc_per_node,
             "backend": result["backend"] if ws > 1 else None, "images_per_s": rate,
             "scaling_efficiency": rate / (ws * base_rate) if base_rate else None, "step_s": step,
-            "compute_s": _median(r["compute"]), "allreduce_s": _median(r["allreduce"]), "status": "ok",
+            "compute_s": statistics.median(r["compute"]), "allreduce_s": statistics.median(r["allreduce"]), "status": "ok",
         }  # fmt: skip
         name = f"scale[{label}-{config.device}-ws{ws}-b{config.batch}]"
         benchmarks.append({"group": f"{GROUP_PREFIX}-{label}-{config.device}", "name": name, "fullname": name,
@@ -344,17 +349,21 @@ def run_scale(
     out = check_output(json_path) if json_path else None
     run_dir = Path(tempfile.mkdtemp(prefix="archbench-scale-"))
     if log:
+        from archbench.bench.timing import usable_cores
+
         log(f"{config.ref}: world sizes 1 to {config.world_size} through torchrun on {config.device} "
             f"(node rank {config.node_rank} of {config.nnodes}; run folder {run_dir})")  # fmt: skip
+        threads, cores = config.worker_config()["threads"], usable_cores()
+        if config.device == "cpu" and config.nproc_per_node * threads > cores:
+            log(f"note: {config.nproc_per_node} ranks × {threads} threads share {cores} usable cores, "
+                "so the larger world sizes compete for them")  # fmt: skip
     result = launch(config, run_dir)  # on failure run_dir stays, with torchrun's log
     doc = to_benchmark_json(config, result)
     if out is not None:
         from archbench.report.files import write_text
 
         write_text(out, json.dumps(doc, indent=2) + "\n")
-    for path in sorted(run_dir.iterdir()):
-        path.unlink()
-    run_dir.rmdir()
+    shutil.rmtree(run_dir, ignore_errors=True)
     return doc
 
 

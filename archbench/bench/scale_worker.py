@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import sys
 import time
 from datetime import timedelta
@@ -37,6 +36,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel as DDP
+
+from archbench.errors import ArchbenchError
 
 DIE_RANK_ENV = "ARCHBENCH_SCALE_TEST_DIE_RANK"  # test hook: this global rank kills itself after joining
 GRAD_TOLERANCE = 1e-10  # max |Δ| of float64 gradients for "equal"
@@ -54,10 +55,10 @@ def _loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _build(config: dict[str, Any], device: torch.device, dtype: torch.dtype) -> nn.Module:
-    from archbench.refs import resolve_ref
+    from archbench.refs import parse_model_args, resolve_ref
 
     torch.manual_seed(config["seed"])  # identical weights on every rank (DDP broadcasts rank 0's anyway)
-    return resolve_ref(config["ref"], **config["options"]).module.to(device=device, dtype=dtype).train()
+    return resolve_ref(config["ref"], **parse_model_args(config["model_args"])).module.to(device=device, dtype=dtype).train()
 
 
 def _batch(config: dict[str, Any], model: nn.Module, n: int, device: torch.device, dtype: torch.dtype):
@@ -85,15 +86,14 @@ def _has_batch_stats(model: nn.Module) -> bool:
     )
 
 
-def _grad_diff(config: dict[str, Any], reference: nn.Module, device: torch.device, b: int, sync_bn: bool) -> float:
-    """Max |Δ| between DDP's averaged gradients over per-rank shards and ``reference``'s whole-batch gradients."""
-    rank, ws = dist.get_rank(), dist.get_world_size()
+def _grad_diff(reference: nn.Module, x: torch.Tensor, y: torch.Tensor, sync_bn: bool) -> float:
+    """Max |Δ| between DDP's averaged gradients over per-rank shards of ``x`` and ``reference``'s whole-batch ones."""
+    rank, b = dist.get_rank(), len(x) // dist.get_world_size()
     model = _dropout_off(copy.deepcopy(reference))
     model.zero_grad(set_to_none=True)
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    x, y = _batch(config, reference, ws * b, device, torch.float64)
+    ddp = DDP(model, device_ids=[x.device.index] if x.device.type == "cuda" else None)
     _loss(ddp(x[rank * b : (rank + 1) * b]), y[rank * b : (rank + 1) * b]).backward()
     diff = 0.0
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
@@ -115,16 +115,17 @@ def gradient_check(config: dict[str, Any], device: torch.device) -> dict[str, An
         "dtype": "float64",
         "tolerance": GRAD_TOLERANCE,
         "batch_statistics": _has_batch_stats(reference),
-        "max_abs_diff": _grad_diff(config, reference, device, b, sync_bn=False),
+        "max_abs_diff": _grad_diff(reference, x, y, sync_bn=False),
         "max_abs_grad": max(float(p.grad.abs().max()) for p in reference.parameters() if p.grad is not None),
         "sync_bn": None,
     }
     converts = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in reference.modules())
     if check["max_abs_diff"] > GRAD_TOLERANCE and converts and ws > 1:
         try:
-            check["sync_bn"] = {"status": "ok", "max_abs_diff": _grad_diff(config, reference, device, b, sync_bn=True)}
+            check["sync_bn"] = {"status": "ok", "max_abs_diff": _grad_diff(reference, x, y, sync_bn=True)}
         except ValueError as err:  # torch's SyncBatchNorm refuses CPU tensors (torch <= 2.14 at least)
-            check["sync_bn"] = {"status": "unsupported", "reason": " ".join(str(err).split()), "max_abs_diff": None}
+            reason = f"torch {torch.__version__} on {device.type}: {' '.join(str(err).split())}"
+            check["sync_bn"] = {"status": "unsupported", "reason": reason, "max_abs_diff": None}
     return check
 
 
@@ -174,12 +175,12 @@ def _sync(device: torch.device) -> None:
 def measure(config: dict[str, Any], device: torch.device, ws: int, group: dist.ProcessGroup | None) -> dict | None:
     """Time training steps at world size ``ws`` on ranks ``0 … ws-1``; returns rank 0's summary (else None)."""
     model = _build(config, device, torch.float32)
+    x, y = _batch(config, model, config["batch"], device, torch.float32)
     comm = _CommTimer(device)
     if ws > 1:
         model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, process_group=group)
         model.register_comm_hook(group, comm.hook)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x, y = _batch(config, model, config["batch"], device, torch.float32)
 
     def step() -> float:
         _sync(device)
@@ -240,7 +241,7 @@ def run(run_dir: Path) -> None:
     for r, other in enumerate(configs):
         if other != mine:
             keys = sorted(k for k in mine if mine.get(k) != other.get(k))
-            raise RuntimeError(f"rank {r} was launched with other options ({', '.join(keys)}); give every node the same")
+            raise ArchbenchError(f"rank {r} was launched with other options ({', '.join(keys)}); give every node the same.")
     check = gradient_check(config, device)
     # Ranks outside a world size wait as long as its measurement takes: a barrier bounded by the run's time limit.
     waiting = dist.new_group(timeout=timedelta(seconds=config["time_limit"]))
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         run(run_dir)
     except BaseException as err:
         rank = os.environ.get("RANK", "?")
-        cause = " ".join(f"{type(err).__name__}: {err}".split())
+        cause = " ".join((str(err) if isinstance(err, ArchbenchError) else f"{type(err).__name__}: {err}").split())
         _write_json(run_dir / f"error-rank{rank}.json", {"rank": rank, "local_rank": os.environ.get("LOCAL_RANK"),
                                                          "cause": cause[:400], "time": time.time()})  # fmt: skip
         raise

@@ -23,6 +23,7 @@ from tabulate import tabulate
 from archbench.bench.scale import SCALE_KEY
 
 HEADERS = ("world size", "images/s", "efficiency", "step ms", "compute ms", "all-reduce ms", "global batch")
+_RIGHT = ("right",) * len(HEADERS)
 
 
 def scale_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
@@ -42,7 +43,7 @@ def scale_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
 def gradient_verdict(check: Mapping[str, Any]) -> tuple[bool, str]:
     """Whether the gradient check passed (or differs only for a stated reason), and one sentence saying so."""
     diff, tol, ws = check["max_abs_diff"], check["tolerance"], check["world_size"]
-    head = (f"gradients after one step (float64, world size {ws}, {check['batch_per_rank']} images per rank): "
+    head = (f"Gradients after one step (float64, world size {ws}, {check['batch_per_rank']} images per rank): "
             f"DDP over shards vs one process over the whole batch, max |Δ| = {diff:.3g}")  # fmt: skip
     if diff <= tol:
         return True, f"{head} ≤ {tol:g}: equal."
@@ -62,7 +63,8 @@ def gradient_verdict(check: Mapping[str, Any]) -> tuple[bool, str]:
 def _about(doc: Mapping[str, Any]) -> tuple[str, str]:
     first = doc["benchmarks"][0]["extra_info"] if doc["benchmarks"] else {}
     env = doc["machine_info"].get("archbench", {})
-    where = env.get("gpu", {}).get("name") or env.get("cpu_model", "?")
+    gpu = env.get("gpu", {}).get("name")
+    where = gpu if first.get("device") == "cuda" and gpu else f"{env.get('cpu_model', '?')}, {env.get('cpu_cores_usable', '?')} usable cores"
     backend = next((b["extra_info"]["backend"] for b in doc["benchmarks"] if b["extra_info"]["backend"]), None)
     detail = (f"{first.get('batch')} images per rank, {first.get('threads')} thread(s) per rank, "
               f"{first.get('nnodes', 1)} node(s), backend {backend or '-'}, torch {env.get('torch')}, {where}")  # fmt: skip
@@ -81,7 +83,7 @@ def scale_markdown(doc: Mapping[str, Any]) -> str:
     """The markdown section for a scale results document (:func:`archbench.bench.scale.load_scale`)."""
     title, detail = _about(doc)
     _, verdict = gradient_verdict(doc[SCALE_KEY]["gradient_check"])
-    table = tabulate(scale_rows(doc), headers=HEADERS, tablefmt="pipe", disable_numparse=True)
+    table = tabulate(scale_rows(doc), headers=HEADERS, tablefmt="pipe", disable_numparse=True, colalign=_RIGHT)
     return f"## Data-parallel scaling: {title}\n\n{detail}.\n\n{table}\n\n{NOTE}\n\n{verdict}\n"
 
 
@@ -89,5 +91,5 @@ def scale_table(doc: Mapping[str, Any]) -> str:
     """The same for the terminal."""
     title, detail = _about(doc)
     _, verdict = gradient_verdict(doc[SCALE_KEY]["gradient_check"])
-    table = tabulate(scale_rows(doc), headers=HEADERS, disable_numparse=True)
+    table = tabulate(scale_rows(doc), headers=HEADERS, disable_numparse=True, colalign=_RIGHT)
     return f"{title}: {detail}\n{table}\n{verdict}"
