@@ -23,10 +23,12 @@ import torch
 from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
 from archbench.analysis.counts import count_macs
 from archbench.bench.results import BenchResults, BenchRow, load_results
+from archbench.bench.scale import is_scale_results, load_scale
 from archbench.errors import ArchbenchError
 from archbench.registry import get_model, get_spec, list_models
 from archbench.report import plots
 from archbench.report.files import check_output_dir, replace_dir, write_bytes
+from archbench.report.scale import scale_markdown
 from archbench.report.tables import integer, mark, seconds, shape, table
 from archbench.verify import Check, all_checks
 
@@ -43,6 +45,7 @@ REPORT_FILES = (
     "feature_maps.png",
     "memory.md",
     "memory_peak.png",
+    "scale.md",
 )
 #: Where the quick benchmark writes when no ``--bench-json`` is given.
 QUICK_BENCH_JSON = "bench-cpu.json"
@@ -441,6 +444,7 @@ def _report_files(
     from archbench.report.memory import memory_markdown
 
     memory_text, memory_png = memory_markdown(log=log, measure=measure_memory)
+    scale_docs = [load_scale(r.path) for r in results if r.path is not None and _is_scale_file(r.path)]
     files = {
         "README.md": index_markdown(checks, results, environment),
         "networks.md": networks,
@@ -453,5 +457,16 @@ def _report_files(
         "feature_maps.png": feature_maps,
         "memory.md": memory_text,
         "memory_peak.png": memory_png,
+        "scale.md": "\n\n".join(scale_markdown(doc) for doc in scale_docs) + "\n" if scale_docs else None,
     }
     return files, checks
+
+
+def _is_scale_file(path: Path) -> bool:
+    """Whether a ``--bench-json`` file was written by ``archbench scale`` (it feeds the scaling section)."""
+    import json
+
+    try:
+        return is_scale_results(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
