@@ -43,8 +43,8 @@ def _bytes(tensors) -> int:
 
 
 def _saved_by_autograd(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the distinct storages autograd saves in a real training forward, parameters excluded."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    """Bytes of the distinct storages autograd saves in a real training forward, parameters and buffers excluded."""
+    params = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
