@@ -119,7 +119,9 @@ def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
     assert predicted == pytest.approx(_saved_by_autograd(model, torch.randn(shape)), rel=0.01)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "squeezenet1_0"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "squeezenet1_0", pytest.param("mobilenet_v2", marks=pytest.mark.slow)]  # oneDNN's first calls
+)
 def test_activations_of_torchvision_models(name: str) -> None:
     model = torchvision.models.get_model(name, weights=None, num_classes=10)
     shape = (2, 3, 64, 64)
