@@ -165,6 +165,16 @@ def test_peak_train_at_batch_32(name: str) -> None:
     _check_peaks(name, 32, "adam")
 
 
+@pytest.mark.parametrize("name", ["lenet5_relu", "mnist_net"])
+def test_the_gap_to_the_full_peak_is_onednn(name: str) -> None:
+    """Without oneDNN's convolutions, everything the allocator sees is the predicted live tensors."""
+    shape = (32, *_per_sample(name))
+    predicted = estimate_memory(name, shape, optimizer="momentum").peak_train
+    with torch.backends.mkldnn.flags(enabled=False):
+        measured = measure_memory(name, shape, optimizer="momentum")
+    assert measured.peak_train == pytest.approx(predicted, rel=0.01)
+
+
 def test_peak_memory_during_sees_an_allocation() -> None:
     assert peak_memory_during(lambda: torch.empty(MiB, dtype=torch.uint8) + 1) >= 2 * MiB
     assert peak_memory_during(lambda: None, device="mps") is None
