@@ -165,6 +165,7 @@ def test_peak_train_at_batch_32(name: str) -> None:
     _check_peaks(name, 32, "adam")
 
 
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # torch's, from mkldnn.flags
 @pytest.mark.parametrize("name", ["lenet5_relu", "mnist_net"])
 def test_the_gap_to_the_full_peak_is_onednn(name: str) -> None:
     """Without oneDNN's convolutions, everything the allocator sees is the predicted live tensors."""
