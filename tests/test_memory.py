@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 import archbench
@@ -131,6 +133,23 @@ def test_activations_of_torchvision_models(name: str) -> None:
     assert predicted.params == predicted.grads == _bytes(params)
     assert predicted.optimizer_state == 2 * _bytes(params) + 4 * len(params)
     assert sum(layer.saved_bytes for layer in predicted.layers) == predicted.activations
+
+
+@given(
+    batch=st.integers(1, 4),
+    channels=st.integers(1, 8),
+    kernel=st.integers(1, 3),
+    size=st.integers(4, 9),
+    pool=st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]),
+    act=st.sampled_from([nn.ReLU, nn.Sigmoid, nn.Tanh, lambda: nn.ReLU(inplace=True)]),
+)
+def test_activations_of_drawn_networks(batch, channels, kernel, size, pool, act) -> None:  # noqa: ANN001
+    model = nn.Sequential(
+        nn.Conv2d(2, channels, kernel), act(), pool(2), nn.Flatten(),
+        nn.Linear(channels * ((size - kernel + 1) // 2) ** 2, 3),
+    )  # fmt: skip
+    shape = (batch, 2, size, size)
+    assert estimate_memory(model, shape).activations == _saved_by_autograd(model, torch.randn(shape))
 
 
 def test_layers_attribute_saved_tensors() -> None:
