@@ -32,10 +32,12 @@ def _meta_params(name: str) -> int:
         return sum(p.numel() for p in archbench.get_model(name).parameters())
 
 
-def _registered(limit: int) -> list:
-    """Every registered network; those over ``limit`` parameters are marked slow."""
+def _registered(limit: int, pixels: int = 50_000) -> list:
+    """Every registered network; those over ``limit`` parameters or ``pixels`` input values a sample are slow."""
     return [
-        pytest.param(name, marks=pytest.mark.slow) if _meta_params(name) > limit else name
+        pytest.param(name, marks=pytest.mark.slow)
+        if _meta_params(name) > limit or torch.Size(_per_sample(name)).numel() > pixels
+        else name
         for name in archbench.list_models()
     ]
 
@@ -113,7 +115,7 @@ def test_the_model_is_left_as_it_was() -> None:
 
 # ------------------------------------------------------------------------------------------- activations
 @pytest.mark.parametrize("batch", [2, 3])
-@pytest.mark.parametrize("name", _registered(limit=30_000_000))
+@pytest.mark.parametrize("name", _registered(limit=12_000_000))
 def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
     model = archbench.get_model(name)
     shape = (batch, *_per_sample(name))
@@ -165,6 +167,8 @@ def test_layers_attribute_saved_tensors() -> None:
 def _check_peaks(name: str, batch: int, optimizer: str) -> None:
     shape = (batch, *_per_sample(name))
     predicted = estimate_memory(name, shape, optimizer=optimizer)
+    if predicted.peak_train > 2 << 30:
+        pytest.skip(f"{name} at batch {batch} needs {predicted.peak_train / 2**30:.1f} GiB; too much for a shared CI machine")
     measured = measure_memory(name, shape, optimizer=optimizer)
     # The live tensors between operators: what the prediction follows, to well within the issue's 10%.
     assert predicted.peak_train == pytest.approx(measured.peak_train_between_ops, rel=0.02)
