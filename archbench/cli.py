@@ -194,6 +194,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from archbench.bench.runner import run_benchmarks
     from archbench.report.build import build_report
+    from archbench.report.files import check_output_dir
+
+    check_output_dir(args.out)  # before anything runs (build_report checks again under its lock)
 
     def log(message: str) -> None:
         if not args.quiet:
@@ -205,6 +208,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         with contextlib.redirect_stdout(sink):
             code = run_benchmarks(device="cpu", max_time=args.bench_time, min_rounds=3, json_path=path,
                                   extra_args=["-q"])  # fmt: skip
+        if code == 2:  # pytest's INTERRUPTED: it caught the Ctrl-C (or SIGTERM) itself
+            raise KeyboardInterrupt
         if code != 0:
             raise ArchbenchError(f"The quick benchmark failed (pytest exit {code}); run `archbench bench` to see why.")
 
@@ -271,11 +276,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec = get_spec(args.name)
     size = spec.input_shape[-1]
-    train, test = make_loaders(
-        args.data, root=args.root, batch_size=args.batch, download=args.download, resize=None if size == 28 else size
-    )
-    config = FitConfig(epochs=args.epochs, lr=args.lr, momentum=args.momentum, output=spec.output)
-    print(f"training {args.name} on {args.data} ({len(train.dataset):,} images), loss for {spec.output}")
+    config = FitConfig(epochs=args.epochs, lr=args.lr, momentum=args.momentum, output=spec.output)  # checked first
+    train, test = make_loaders(args.data, root=args.root, batch_size=args.batch, download=args.download,
+                               resize=None if size == 28 else size, image_size=size)  # fmt: skip
+    dropped = ", the last batch of one image dropped each epoch" if train.drop_last else ""
+    print(f"training {args.name} on {args.data} ({len(train.dataset):,} images{dropped}), loss for {spec.output}")
 
     def report(r: object) -> None:
         print(
@@ -287,6 +292,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch_seed(args.seed)
     fit(get_model(args.name), train, test, config, on_epoch=report)
     return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    """``archbench scale MODEL``: DDP training through torchrun per world size, and DDP's gradients checked."""
+    from archbench.analysis.summary import trace_shapes
+    from archbench.bench.scale import ScaleConfig, ScaleFailure, run_scale
+    from archbench.refs import parse_model_args
+    from archbench.report.scale import gradient_verdict, scale_table
+
+    resolved, shape = _resolve_cli_model(args)
+    trace_shapes(resolved.module, (2, *shape[1:]))  # the input fits, checked here rather than in every rank
+    config = ScaleConfig(
+        args.ref, parse_model_args(args.model_arg), tuple(shape[1:]), batch=args.batch,
+        nproc_per_node=args.nproc_per_node, nnodes=args.nnodes, node_rank=args.node_rank,
+        rdzv_endpoint=args.rdzv_endpoint, device=args.device, steps=args.steps, warmup=args.warmup,
+        threads=args.threads, timeout=args.timeout, time_limit=args.time_limit,
+    )  # fmt: skip
+
+    def log(message: str) -> None:
+        print(f"[scale] {message}", file=sys.stderr, flush=True)
+
+    try:
+        doc = run_scale(config, args.json, log=log)
+    except ScaleFailure as err:
+        print(f"archbench: scale failed: {err}", file=sys.stderr)
+        return 1
+    print(scale_table(doc))
+    if args.json:
+        print(f"archbench: wrote {len(doc['benchmarks'])} world sizes to {args.json}")
+    return 0 if gradient_verdict(doc["archbench_scale"]["gradient_check"])[0] else 1
 
 
 def torch_seed(seed: int) -> None:
@@ -301,8 +336,18 @@ def _rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be between -2**63 and 2**64 - 1 (torch.manual_seed), got {value}")
     return value
 
 
@@ -315,7 +360,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per job."""
+    from archbench import __version__
+
     parser = _Parser(prog="archbench", description="Verify and benchmark classic CNNs.")
+    parser.add_argument("--version", action="version", version=f"archbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the registered networks")
@@ -336,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=64)
     p.add_argument("--lr", type=_rate, default=0.01)
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("flops", help="conv + linear MACs and parameters per layer (analytic, fvcore or torch)")
@@ -383,21 +431,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bench-time", type=_rate, default=0.3, help="seconds per quick benchmark (0.3)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("scale", help="data-parallel training (DDP through torchrun): images/s per world size, gradients checked")
+    _add_model_arguments(p, batch_default=32)
+    p._option_string_actions["--batch"].help = "images per rank per step (default 32)"
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="ranks on this node (1)")
+    p.add_argument("--nnodes", type=int, default=1, metavar="M", help="nodes (1)")
+    p.add_argument("--node-rank", type=int, default=0, metavar="R", help="this node's rank; rank 0 hosts the rendezvous")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="node rank 0's address and a free port (several nodes)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (gloo) or cuda (NCCL, a GPU per rank)")
+    p.add_argument("--steps", type=_positive, default=10, help="timed steps per world size (10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (2)")
+    p.add_argument("--threads", type=_positive, help="torch threads per rank (default: cores / ranks per node)")
+    p.add_argument("--timeout", type=_rate, default=60.0, help="seconds for the rendezvous and each collective (60)")
+    p.add_argument("--time-limit", type=_rate, default=1800.0, help="seconds for the whole run, then it is stopped")
+    p.add_argument("--json", metavar="PATH", help="write the results (pytest-benchmark schema) here")
+    p.set_defaults(func=cmd_scale)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Every failure is one line on stderr: a mistake (:class:`ArchbenchError`, exit 2), Ctrl-C (exit 130),
+    SIGTERM (exit 143; raised as an interrupt so clean-ups run), a file-system error (exit 1).
+    """
+    from archbench.report.files import Terminated, terminate_as_interrupt
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with terminate_as_interrupt():
+            return args.func(args)
     except ArchbenchError as err:
         print(f"archbench: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("archbench: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("archbench: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"archbench: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,3 +20,19 @@ class UnknownModelError(ArchbenchError, KeyError):
 
 class ShapeError(ArchbenchError):
     """An input or layer size that does not fit (too small, wrong channels, wrong features)."""
+
+
+class OptionTypeError(ArchbenchError, TypeError):
+    """An argument of the wrong type (None, a bool or a str where a number belongs), as torch raises TypeError."""
+
+
+class OutputPathError(ArchbenchError):
+    """An output file or folder that cannot be written (missing parent, wrong kind, no permission, in use)."""
+
+
+class DataFileError(ArchbenchError):
+    """A dataset file that is missing, truncated or does not hold what its format promises."""
+
+
+class TrainingError(ArchbenchError):
+    """A training run that cannot go on (a NaN or infinite loss, data that does not fit the network)."""

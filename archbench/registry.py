@@ -1,7 +1,7 @@
 """The model registry: every network is a named builder plus the facts it claims.
 
 Example:
-    >>> import archbench
+    >>> import archbench, torch
     >>> archbench.list_models("lenet5*")
     ['lenet5', 'lenet5_bn', 'lenet5_bn_torch', 'lenet5_classic', 'lenet5_relu']
     >>> archbench.get_spec("lenet5").flat_features
@@ -15,13 +15,14 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from torch import nn
 
-from archbench.errors import ArchbenchError, UnknownModelError
+from archbench.errors import ArchbenchError, OptionTypeError, UnknownModelError
 
 Shape = tuple[int, ...]
 
@@ -87,6 +88,9 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., nn.Module]], Call
         >>> @register_model(ModelSpec("tiny", (1, 4, 4), 10, "test", "a tiny net", 16))
         ... def tiny() -> nn.Module:
         ...     return nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
+        >>> get_model("tiny")[1].out_features
+        10
+        >>> unregister_model("tiny")
     """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -113,6 +117,8 @@ def list_models(pattern: str = "*") -> list[str]:
         >>> list_models("*res*")
         ['residual_net', 'resnet18']
     """
+    if not isinstance(pattern, str):
+        raise OptionTypeError(f"A model pattern must be a string such as 'lenet*', got {pattern!r}.")
     _load_builtin_models()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
@@ -147,10 +153,49 @@ def get_model(name: str, **config: object) -> nn.Module:
     if unknown:
         options = ", ".join(p for p in params) or "none"
         raise ArchbenchError(f"Model {name!r} takes no option {unknown[0]!r}; its options are: {options}.")
-    return builder(**config)
+    for key, value in config.items():
+        _check_option(name, key, value, params[key].default)
+    if not config:
+        return builder()
+    try:
+        return builder(**config)
+    except (ValueError, TypeError, RuntimeError) as err:  # torch's own refusals of an option's value
+        if isinstance(err, ArchbenchError):
+            raise
+        options = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        raise ArchbenchError(f"Model {name!r} cannot be built with {options}: {str(err).rstrip('.')}.") from None
+
+
+def _check_option(name: str, key: str, value: object, default: object) -> None:
+    """Refuse an option whose type differs from its default's, and a count (an int default > 0) below 1.
+
+    Example:
+        >>> get_model("lenet5", num_classes=0)
+        Traceback (most recent call last):
+        ...
+        archbench.errors.ArchbenchError: Model 'lenet5' option num_classes must be a whole number of at least 1 (default 10), got 0.
+    """
+    where = f"Model {name!r} option {key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise OptionTypeError(f"{where} must be True or False (default {default}), got {value!r}.")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OptionTypeError(f"{where} must be a whole number (default {default}), got {value!r}.")
+        if default > 0 and value < 1:
+            raise ArchbenchError(f"{where} must be a whole number of at least 1 (default {default}), got {value}.")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise OptionTypeError(f"{where} must be a finite number (default {default}), got {value!r}.")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise OptionTypeError(f"{where} must be a string (default {default!r}), got {value!r}.")
 
 
 def _entry(name: str) -> _Entry:
+    if not isinstance(name, str):
+        raise OptionTypeError(
+            f"A model name must be a string such as 'lenet5', got {name!r} of type {type(name).__name__}."
+        )
     _load_builtin_models()
     try:
         return _REGISTRY[name]

@@ -4,6 +4,7 @@ The loss comes from the network's :class:`~archbench.registry.ModelSpec`: ``Cros
 ``NLLLoss`` for log-probabilities, so the seeds' softmax-into-CrossEntropyLoss mistake cannot happen here.
 
 Example:
+    >>> import archbench
     >>> from archbench.data import make_loaders
     >>> train, test = make_loaders("synthetic", batch_size=64, synthetic_size=256)
     >>> history = fit(archbench.get_model("lenet5_relu"), train, test, FitConfig(epochs=1, lr=0.05))
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+
+from archbench.errors import ArchbenchError, OptionTypeError, TrainingError
+from archbench.layers.batchnorm import BatchNorm
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,22 @@ class FitConfig:
     momentum: float = 0.9
     device: str = "cpu"
     output: str = "logits"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int):
+            raise OptionTypeError(f"epochs must be a whole number, got {self.epochs!r}.")
+        if self.epochs < 1:
+            raise ArchbenchError(f"epochs must be at least 1, got {self.epochs}.")
+        largest = torch.finfo(torch.float32).max  # SGD multiplies float32 gradients by lr
+        for name, low, high in (("lr", 0.0, largest), ("momentum", 0.0, 1.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise OptionTypeError(f"{name} must be a number, got {value!r}.")
+            if not math.isfinite(value) or not low <= value < high or (name == "lr" and value == 0):
+                allowed = "a number above 0 and below 3.4e38, e.g. 0.01" if name == "lr" else "a number in [0, 1), e.g. 0.9"
+                raise ArchbenchError(f"{name} must be {allowed}, got {value!r}.")
+        if self.output not in ("logits", "log_probs"):
+            raise ArchbenchError(f"output must be 'logits' or 'log_probs', got {self.output!r}.")
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,12 @@ def fit(
 
     Returns:
         One :class:`EpochResult` per epoch.
+
+    Raises:
+        TrainingError: up front, for a network with batch normalisation and a loader of one image per batch;
+            during training, as soon as the loss is NaN or infinite (one sentence with the epoch and batch).
     """
+    _check_batchnorm_batches(model, train_loader)
     model.to(config.device)
     criterion = loss_for(config.output)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
@@ -89,14 +115,20 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
         model.train()
-        for images, labels in train_loader:
+        for batch, (images, labels) in enumerate(train_loader, start=1):
             images, labels = images.to(config.device), labels.to(config.device)
             optimizer.zero_grad(set_to_none=True)
             outputs = model(images)
             loss = criterion(outputs, labels)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"The training loss became {value} at epoch {epoch}, batch {batch} "
+                    f"(lr {config.lr}, momentum {config.momentum}); lower the learning rate."
+                )
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss.detach()) * labels.numel()
+            loss_sum += value * labels.numel()
             correct += int((outputs.argmax(dim=1) == labels).sum())
             seen += labels.numel()
         result = EpochResult(
@@ -110,3 +142,14 @@ def fit(
         if on_epoch is not None:
             on_epoch(result)
     return history
+
+
+def _check_batchnorm_batches(model: nn.Module, loader: DataLoader) -> None:
+    """Batch normalisation in training mode needs at least two images per batch: say so before training."""
+    kinds = (nn.modules.batchnorm._BatchNorm, BatchNorm)
+    has_batchnorm = any(isinstance(m, kinds) for m in model.modules())
+    if has_batchnorm and loader.batch_size == 1:
+        raise TrainingError(
+            "The network has batch normalisation, which cannot normalise a batch of one image in training mode; "
+            "use a batch size of at least 2."
+        )

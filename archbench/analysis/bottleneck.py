@@ -4,7 +4,7 @@
   channels with a 1×1 convolution first costs 2,408,448 + 10,035,200 = 12,443,648 MACs, 9.68× fewer.
 * The fully connected argument for convolutions: a dense layer from a 1000×1000 RGB image to 256 outputs
   holds 768,000,000 weights (plus 256 biases), about 3 GB in float32. The layer is built on the ``meta``
-  device, so nothing is allocated.
+  device, so nothing is allocated; the bottleneck figures are closed forms, so any size answers at once.
 
 Example:
     >>> c = bottleneck_comparison()
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from archbench.analysis.counts import count_macs, count_params
+from archbench.analysis.counts import METHODS, count_macs, count_params
 from archbench.errors import ArchbenchError
 
 
@@ -92,19 +92,55 @@ def bottleneck_comparison(
         batch: images per batch.
         method: counter, as in :func:`~archbench.analysis.counts.count_macs`.
 
+    With ``method="analytic"`` the counts are closed forms (``batch·size²`` output pixels times the
+    multiply-adds per pixel; the tests check them against :func:`count_macs` on built layers), so nothing is
+    allocated; ``"fvcore"`` and ``"torch"`` build and run the layers, and refuse sizes needing over 1 GiB.
+
     Raises:
-        ArchbenchError: for a size that is not a positive integer or an even kernel.
+        ArchbenchError: for a size that is not a positive integer, an even kernel, an unknown method, or
+            sizes too large for a counter that builds the layers.
 
     Example:
         >>> bottleneck_comparison(256, 64, 256, size=14, kernel=3).mac_ratio > 1
         True
     """
-    from archbench.layers.blocks import BottleneckConv, DirectConv
-
     _check_sizes(in_channels=in_channels, mid_channels=mid_channels, out_channels=out_channels, size=size,
                  kernel=kernel, batch=batch)  # fmt: skip
     if kernel % 2 == 0:
         raise ArchbenchError(f"kernel must be odd so that padding kernel // 2 keeps the size, got {kernel}.")
+    if method not in METHODS:
+        raise ArchbenchError(f"Unknown counting method {method!r}; use one of {', '.join(METHODS)}.")
+    if method == "analytic":  # closed forms: nothing is built, so any size answers at once
+        pixels = batch * size * size
+        return BottleneckComparison(
+            in_channels, mid_channels, out_channels, size, kernel, batch, method,
+            direct_macs=pixels * out_channels * in_channels * kernel**2,
+            bottleneck_macs=pixels * mid_channels * (in_channels + out_channels * kernel**2),
+            reduce_macs=pixels * mid_channels * in_channels,
+            direct_params=out_channels * (in_channels * kernel**2 + 1),
+            bottleneck_params=mid_channels * (in_channels + 1) + out_channels * (mid_channels * kernel**2 + 1),
+        )  # fmt: skip
+    return _counted_comparison(in_channels, mid_channels, out_channels, size, kernel, batch, method)
+
+
+#: The most memory the fvcore and torch counters may allocate for the two designs (they build real layers).
+MAX_COUNTER_BYTES = 2**30
+
+
+def _counted_comparison(
+    in_channels: int, mid_channels: int, out_channels: int, size: int, kernel: int, batch: int, method: str
+) -> BottleneckComparison:
+    """The same comparison through a counter that runs the layers (fvcore or FlopCounterMode)."""
+    from archbench.layers.blocks import BottleneckConv, DirectConv
+
+    weights = out_channels * in_channels * kernel**2 + mid_channels * (in_channels + out_channels * kernel**2)
+    activations = batch * size * size * (in_channels + mid_channels + 2 * out_channels)
+    needed = 4 * (weights + activations)
+    if needed > MAX_COUNTER_BYTES:
+        raise ArchbenchError(
+            f"The {method} counter would allocate about {needed / 2**30:,.1f} GiB of float32 weights and activations "
+            f"for these sizes (limit {MAX_COUNTER_BYTES / 2**30:.0f} GiB); use method 'analytic', which is a closed form."
+        )
     shape = (batch, in_channels, size, size)
     direct = DirectConv(in_channels, out_channels, kernel)  # on the CPU: fvcore cannot trace meta convolutions
     bottleneck = BottleneckConv(in_channels, mid_channels, out_channels, kernel)

@@ -14,6 +14,7 @@ SGD step (with a ``GradScaler`` under float16 autocast). A CUDA out-of-memory er
 the case comes back with status ``"oom"`` and the session goes on.
 
 Example:
+    >>> from archbench.bench.cases import enumerate_cases
     >>> case = enumerate_cases(SuiteOptions(devices=("cpu",), models="lenet5", batches=(8,)))[0]
     >>> outcome = run_case(benchmark, case, SuiteOptions())  # doctest: +SKIP
     >>> outcome.extra_info["images_per_s"] > 0  # doctest: +SKIP

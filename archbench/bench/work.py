@@ -6,6 +6,7 @@ FLOPs = 2 × MACs. The ``forward`` mode does the forward FLOPs; ``train_step`` d
 first layer, which nothing needs).
 
 Example:
+    >>> import archbench
     >>> w = model_work(archbench.get_model("lenet5"), (1, 28, 28))
     >>> w.params, w.flops_per_image("forward") == 2 * w.macs_per_image
     (61706, True)

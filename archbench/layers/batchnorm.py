@@ -103,8 +103,25 @@ def _check_convention(convention: str) -> None:
         )
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_eps(eps: float) -> None:
+    if not (_is_number(eps) and 0.0 < eps < float("inf")):
+        raise ShapeError(
+            f"BatchNorm eps must be a finite number above 0, got {eps!r}; pass a small value such as 1e-5 "
+            "(nn.BatchNorm2d refuses eps <= 0 in training too: a constant channel would divide by zero)."
+        )
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ShapeError(f"BatchNorm {name} must be True or False, got {value!r}.")
+
+
 def _check_momentum(momentum: float | None) -> None:
-    if momentum is not None and not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
+    if momentum is not None and not (_is_number(momentum) and 0.0 <= momentum <= 1.0):
         raise ShapeError(
             f"BatchNorm momentum must be a number in [0, 1] or None (cumulative average), got {momentum!r}; "
             "pass a weight such as 0.1 (torch) or 0.9 (d2l)."
@@ -493,6 +510,7 @@ def batch_norm(
     """
     _check_convention(convention)
     _check_momentum(momentum)
+    _check_eps(eps)
     _check_input(x)
     channels = x.shape[1]
     for name, tensor in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
@@ -575,12 +593,12 @@ class BatchNorm(nn.Module):
     ) -> None:
         super().__init__()
         _check_convention(convention)
-        if num_dims not in _SUPPORTED_DIMS:
+        if isinstance(num_dims, bool) or num_dims not in _SUPPORTED_DIMS:
             raise ShapeError(
                 f"BatchNorm num_dims must be one of {list(_SUPPORTED_DIMS)}, got {num_dims!r}; use 2 after "
                 "a linear layer (N, C) and 4 after a convolution (N, C, H, W)."
             )
-        if not isinstance(num_features, int) or num_features < 1:
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
             raise ShapeError(
                 f"BatchNorm num_features must be a positive channel count, got {num_features!r}; "
                 "pass the number of channels of the preceding layer."
@@ -588,6 +606,9 @@ class BatchNorm(nn.Module):
         if momentum is _Default.MOMENTUM:
             momentum = _DEFAULT_MOMENTUM[convention]
         _check_momentum(momentum)
+        _check_eps(eps)
+        _check_flag("affine", affine)
+        _check_flag("track_running_stats", track_running_stats)
         factory = {"device": device, "dtype": dtype}
         self.num_features = num_features
         self.num_dims = num_dims

@@ -1,7 +1,7 @@
 """``archbench report``: verify, count and benchmark, then write the markdown reports.
 
-The report owns a fixed set of files (:data:`REPORT_FILES`) in its folder and writes each atomically; any
-other file there is left alone. Everything but the timings and the environment is deterministic, so two runs
+The report owns a fixed set of files (:data:`REPORT_FILES`) in its folder and replaces them as one unit (the
+whole folder is switched atomically, see :mod:`archbench.report.files`); any other file there is kept. Everything but the timings and the environment is deterministic, so two runs
 give identical tables of shapes, parameters and MACs.
 
 Example:
@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,13 +23,14 @@ import torch
 from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
 from archbench.analysis.counts import count_macs
 from archbench.bench.results import BenchResults, BenchRow, load_results
+from archbench.errors import ArchbenchError
 from archbench.registry import get_model, get_spec, list_models
 from archbench.report import plots
-from archbench.report.files import write_bytes, write_text
+from archbench.report.files import check_output_dir, replace_dir, write_bytes
 from archbench.report.tables import integer, mark, seconds, shape, table
 from archbench.verify import Check, all_checks
 
-#: Every file the report writes; nothing else in the folder is touched.
+#: Every file the report writes; any other file in the folder is kept.
 REPORT_FILES = (
     "README.md",
     "networks.md",
@@ -366,12 +369,18 @@ def build_report(
     log: Log = _silent,
     run_quick_bench: Callable[[Path], None] | None = None,
 ) -> Report:
-    """Verify, count and (if no results are given) benchmark, then write the report files.
+    """Verify, count and (if no results are given) benchmark, then replace the report folder as one unit.
+
+    The new report is built in a staging folder beside ``out_dir`` and switched in atomically at the end
+    (:func:`archbench.report.files.replace_dir`): a reader of ``out_dir`` sees the complete old report or the
+    complete new one, whatever the moment of an interrupt, and an interrupted run leaves nothing behind.
+    Files in ``out_dir`` that are not report files (:data:`REPORT_FILES`, and ``bench-cpu.json`` when the
+    quick benchmark runs) are kept.
 
     Args:
-        out_dir: the report folder (created if missing).
+        out_dir: the report folder (created if missing; its parent must exist).
         bench_json: benchmark JSON files (e.g. one CPU and one GPU run); when empty, ``run_quick_bench`` writes
-            ``out_dir / bench-cpu.json`` first.
+            ``bench-cpu.json`` into the new report first (the previous one stays until the switch).
         log: receives one line per step (the CLI prints them on stderr).
         run_quick_bench: runs a quick CPU benchmark into the given path; required when ``bench_json`` is empty.
 
@@ -379,18 +388,47 @@ def build_report(
         The :class:`Report`.
 
     Raises:
-        ArchbenchError: for a missing, corrupt or foreign JSON file (before anything is written).
+        ArchbenchError: for a missing, corrupt, foreign or repeated JSON file, or an output folder that cannot
+            be written or is being written by another run (all before any work).
     """
     out_dir = Path(out_dir)
+    check_output_dir(out_dir)
     paths = [Path(p) for p in bench_json]
+    seen: dict[str, Path] = {}
+    for path in paths:
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ArchbenchError(f"--bench-json lists {path} twice (as {seen[key]} and {path}); give each file once.")
+        seen[key] = path
     results = [load_results(p) for p in paths]  # validate everything before writing anything
-    if not paths:
-        if run_quick_bench is None:
-            raise ValueError("build_report needs bench_json or run_quick_bench.")
-        quick = out_dir / QUICK_BENCH_JSON
-        log(f"no --bench-json given: running a quick CPU benchmark into {quick}")
-        run_quick_bench(quick)
-        paths, results = [quick], [load_results(quick)]
+    if not paths and run_quick_bench is None:
+        raise ArchbenchError("build_report needs bench_json files or a run_quick_bench function.")
+    owned = REPORT_FILES if paths else (*REPORT_FILES, QUICK_BENCH_JSON)
+    with replace_dir(out_dir, owned) as staging:
+        if not paths:
+            assert run_quick_bench is not None
+            log(f"no --bench-json given: running a quick CPU benchmark for {out_dir / QUICK_BENCH_JSON}")
+            run_quick_bench(staging / QUICK_BENCH_JSON)
+            paths = [out_dir / QUICK_BENCH_JSON]
+            results = [dataclasses.replace(load_results(staging / QUICK_BENCH_JSON), path=paths[0])]
+        files, checks = _report_files(results, out_dir, log, measure_memory=run_quick_bench is not None)
+        written = []
+        for name, content in files.items():
+            if content is not None:
+                data = content.encode("utf-8") if isinstance(content, str) else content
+                write_bytes(staging / name, data)
+                written.append(out_dir / name)
+    log(f"wrote {len(written)} files to {out_dir}")
+    return Report(out_dir, tuple(written), tuple(checks), tuple(paths))
+
+
+def _report_files(
+    results: Sequence[BenchResults], out_dir: Path, log: Log, *, measure_memory: bool
+) -> tuple[dict[str, str | bytes | None], list[Check]]:
+    """The content of every report file (None: nothing to draw) and the checks behind them.
+
+    ``measure_memory``: also measure each network's peak memory (a benchmark runner was given), else predict only.
+    """
     log("verifying shapes, counts, BatchNorm, torchvision equivalence and seed bugs")
     checks = all_checks()
     log("counting parameters and MACs of every network")
@@ -402,7 +440,7 @@ def build_report(
     environment = dict(results[0].environment) if results else {}
     from archbench.report.memory import memory_markdown
 
-    memory_text, memory_png = memory_markdown(log=log, measure=run_quick_bench is not None)  # a runner: may measure
+    memory_text, memory_png = memory_markdown(log=log, measure=measure_memory)
     files = {
         "README.md": index_markdown(checks, results, environment),
         "networks.md": networks,
@@ -416,11 +454,4 @@ def build_report(
         "memory.md": memory_text,
         "memory_peak.png": memory_png,
     }
-    written = []
-    for name, content in files.items():
-        if content is None:
-            continue
-        path = out_dir / name
-        written.append(write_text(path, content) if isinstance(content, str) else write_bytes(path, content))
-    log(f"wrote {len(written)} files to {out_dir}")
-    return Report(out_dir, tuple(written), tuple(checks), tuple(paths))
+    return files, checks
