@@ -233,9 +233,9 @@ def cmd_memory(args: argparse.Namespace) -> int:
     est = estimate_memory(ref, shape, optimizer=args.optimizer, device=args.device)
     print(f"{ref.label}: input {_fmt_shape(shape)}, optimizer {args.optimizer}, {est.dtype}")
     layers = [
-        ("  " * l.name.count(".") + (l.name or "(model)"), l.type, format_bytes(l.output_bytes),
-         format_bytes(l.saved_bytes) if l.saved_bytes else "-")
-        for l in est.layers if l.type != "Identity"
+        ("  " * layer.name.count(".") + (layer.name or "(model)"), layer.type, format_bytes(layer.output_bytes),
+         format_bytes(layer.saved_bytes) if layer.saved_bytes else "-")
+        for layer in est.layers if layer.type != "Identity"
     ]  # fmt: skip
     print(tabulate(layers, headers=("layer", "type", "output", "saved for backward"), disable_numparse=True))
     measured = measure_memory(ref, shape, optimizer=args.optimizer, device=args.device) if args.measure else None
@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(p)
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd", help="optimizer (sgd)")
     p.add_argument("--measure", action="store_true", help="also measure a real step (CPU profiler or CUDA)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to measure on (cpu)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to predict for (its optimizer kernels) and measure on (cpu)")
     p.set_defaults(func=cmd_memory)
 
     p = sub.add_parser("report", help="verify, count and benchmark, then write the markdown reports")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import archbench
@@ -30,10 +32,12 @@ def _meta_params(name: str) -> int:
         return sum(p.numel() for p in archbench.get_model(name).parameters())
 
 
-def _registered(limit: int) -> list:
-    """Every registered network; those over ``limit`` parameters are marked slow."""
+def _registered(limit: int, pixels: int = 50_000) -> list:
+    """Every registered network; those over ``limit`` parameters or ``pixels`` input values a sample are slow."""
     return [
-        pytest.param(name, marks=pytest.mark.slow) if _meta_params(name) > limit else name
+        pytest.param(name, marks=pytest.mark.slow)
+        if _meta_params(name) > limit or torch.Size(_per_sample(name)).numel() > pixels
+        else name
         for name in archbench.list_models()
     ]
 
@@ -43,8 +47,8 @@ def _bytes(tensors) -> int:
 
 
 def _saved_by_autograd(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the distinct storages autograd saves in a real training forward, parameters excluded."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    """Bytes of the distinct storages autograd saves in a real training forward, parameters and buffers excluded."""
+    params = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -111,7 +115,7 @@ def test_the_model_is_left_as_it_was() -> None:
 
 # ------------------------------------------------------------------------------------------- activations
 @pytest.mark.parametrize("batch", [2, 3])
-@pytest.mark.parametrize("name", _registered(limit=30_000_000))
+@pytest.mark.parametrize("name", _registered(limit=12_000_000))
 def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
     model = archbench.get_model(name)
     shape = (batch, *_per_sample(name))
@@ -119,16 +123,36 @@ def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
     assert predicted == pytest.approx(_saved_by_autograd(model, torch.randn(shape)), rel=0.01)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "squeezenet1_0"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "squeezenet1_0", pytest.param("mobilenet_v2", marks=pytest.mark.slow)]  # oneDNN's first calls
+)
 def test_activations_of_torchvision_models(name: str) -> None:
     model = torchvision.models.get_model(name, weights=None, num_classes=10)
-    shape = (2, 3, 64, 64)
+    shape = (2, 3, 32, 32)
     predicted = estimate_memory(model, shape, optimizer="adam")
     assert predicted.activations == pytest.approx(_saved_by_autograd(model, torch.randn(shape)), rel=0.01)
     params = list(model.parameters())
     assert predicted.params == predicted.grads == _bytes(params)
     assert predicted.optimizer_state == 2 * _bytes(params) + 4 * len(params)
     assert sum(layer.saved_bytes for layer in predicted.layers) == predicted.activations
+
+
+@settings(max_examples=20)  # ~50 ms an example; each one checks every op's saved tensors
+@given(
+    batch=st.integers(1, 4),
+    channels=st.integers(1, 8),
+    kernel=st.integers(1, 3),
+    size=st.integers(4, 9),
+    pool=st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]),
+    act=st.sampled_from([nn.ReLU, nn.Sigmoid, nn.Tanh, lambda: nn.ReLU(inplace=True)]),
+)
+def test_activations_of_drawn_networks(batch, channels, kernel, size, pool, act) -> None:  # noqa: ANN001
+    model = nn.Sequential(
+        nn.Conv2d(2, channels, kernel), act(), pool(2), nn.Flatten(),
+        nn.Linear(channels * ((size - kernel + 1) // 2) ** 2, 3),
+    )  # fmt: skip
+    shape = (batch, 2, size, size)
+    assert estimate_memory(model, shape).activations == _saved_by_autograd(model, torch.randn(shape))
 
 
 def test_layers_attribute_saved_tensors() -> None:
@@ -143,6 +167,8 @@ def test_layers_attribute_saved_tensors() -> None:
 def _check_peaks(name: str, batch: int, optimizer: str) -> None:
     shape = (batch, *_per_sample(name))
     predicted = estimate_memory(name, shape, optimizer=optimizer)
+    if predicted.peak_train > 2 << 30:
+        pytest.skip(f"{name} at batch {batch} needs {predicted.peak_train / 2**30:.1f} GiB; too much for a shared CI machine")
     measured = measure_memory(name, shape, optimizer=optimizer)
     # The live tensors between operators: what the prediction follows, to well within the issue's 10%.
     assert predicted.peak_train == pytest.approx(measured.peak_train_between_ops, rel=0.02)
@@ -161,6 +187,17 @@ def test_peak_train_at_batch_2(name: str) -> None:
 @pytest.mark.parametrize("name", _registered(limit=1_000_000))
 def test_peak_train_at_batch_32(name: str) -> None:
     _check_peaks(name, 32, "adam")
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # torch's, from mkldnn.flags
+@pytest.mark.parametrize("name", ["lenet5_relu", "mnist_net"])
+def test_the_gap_to_the_full_peak_is_onednn(name: str) -> None:
+    """Without oneDNN's convolutions, everything the allocator sees is the predicted live tensors."""
+    shape = (32, *_per_sample(name))
+    predicted = estimate_memory(name, shape, optimizer="momentum").peak_train
+    with torch.backends.mkldnn.flags(enabled=False):
+        measured = measure_memory(name, shape, optimizer="momentum")
+    assert measured.peak_train == pytest.approx(predicted, rel=0.01)
 
 
 def test_peak_memory_during_sees_an_allocation() -> None:

@@ -14,8 +14,8 @@ What is counted, in bytes (each storage once, whatever views share it):
   per parameter (on the CPU, also for CUDA parameters, unless ``capturable``/``fused``).
 - ``inputs``: the input batch and the class targets of the loss.
 - ``activations``: the tensors autograd saves for backward in one training forward (``saved_tensors_hooks``),
-  parameters excluded, the input batch included when a layer saves it; the loss's own saved tensors are not
-  in it.
+  parameters and buffers excluded (BatchNorm saves its running statistics too), the input batch included
+  when a layer saves it; the loss's own saved tensors are not in it.
 - ``peak_train``: the most bytes live at any moment of one steady-state training step (optimizer state
   already there, gradients set to ``None`` before it): forward, loss, backward, optimizer step; parameters,
   buffers, optimizer state and inputs included.
@@ -310,7 +310,7 @@ class _LayerRecorder:
     def __init__(self, model: nn.Module, excluded: set[int]) -> None:
         self.rows: list[list] = []  # [name, type, output_bytes, saved_bytes]
         self._open: list[int] = []
-        self._excluded = excluded  # storage keys never counted (parameters)
+        self._excluded = excluded  # storage keys never counted (parameters and buffers)
         self._saved: set[int] = set()
         self.saved_total = 0
         self.counting = True  # off once the model's forward is done (the loss's saved tensors are not counted)
@@ -437,7 +437,8 @@ def estimate_memory(
         tracker = _LiveStorages()
         for tensor in (*params.values(), *buffers.values(), *(state if train else ()), x):
             tracker.add(tensor)
-        recorder = _LayerRecorder(model, {p.untyped_storage()._cdata for p in params.values()}) if train else None
+        model_state = {t.untyped_storage()._cdata for t in (*params.values(), *buffers.values())}
+        recorder = _LayerRecorder(model, model_state) if train else None
         failure: Exception | None = None
         targets = 0
         with kept_modes(model), contextlib.ExitStack() as stack:
