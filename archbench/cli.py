@@ -190,6 +190,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``archbench report``: verify, count, benchmark and write the markdown reports."""
     import contextlib
     import io
+    import tempfile
     from pathlib import Path
 
     from archbench.bench.runner import run_benchmarks
@@ -204,10 +205,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     def quick_bench(path: Path) -> None:
         # pytest-benchmark's own tables go to stderr (or nowhere with --quiet); stdout stays for the summary.
+        # pytest-benchmark creates its storage folder (./.benchmarks) whatever the options: keep it out of sight.
         sink = io.StringIO() if args.quiet else sys.stderr
-        with contextlib.redirect_stdout(sink):
+        with contextlib.redirect_stdout(sink), tempfile.TemporaryDirectory() as storage:
             code = run_benchmarks(device="cpu", max_time=args.bench_time, min_rounds=3, json_path=path,
-                                  extra_args=["-q"])  # fmt: skip
+                                  extra_args=["-q", "--benchmark-quiet", f"--benchmark-storage=file://{storage}"])  # fmt: skip
         if code == 2:  # pytest's INTERRUPTED: it caught the Ctrl-C (or SIGTERM) itself
             raise KeyboardInterrupt
         if code != 0:

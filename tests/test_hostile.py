@@ -241,7 +241,7 @@ def test_a_killed_run_is_repaired_by_the_next(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "fragment"),
     [
-        (lambda tmp: tmp / "file.txt", "is a file; give a folder"),
+        (lambda tmp: tmp / "file.txt", "is not a folder; give a folder"),
         (lambda tmp: tmp / "missing" / "report", "does not exist; create it first"),
         (lambda tmp: tmp / "file.txt" / "report", "is a file, not a folder"),
         (lambda tmp: "", "needs a path"),

@@ -145,7 +145,7 @@ def check_output_dir(path: str | os.PathLike[str], *, option: str = "--out") -> 
     """
     target = _as_path(path, option)
     if target.exists() and not target.is_dir():
-        raise OutputPathError(f"{option} {path}: {target} is a file; give a folder (it is created if missing).")
+        raise OutputPathError(f"{option} {path}: {target} is not a folder; give a folder (it is created if missing).")
     if target == target.parent or Path.cwd().resolve().is_relative_to(target) or (target / ".git").exists():
         raise OutputPathError(
             f"{option} {path}: {target} holds the current folder, a git repository or a whole file system, "
@@ -346,7 +346,12 @@ def replace_dir(path: str | os.PathLike[str], owned: Collection[str] | None = No
     target = check_output_dir(path)
     with terminate_as_interrupt(), _locked(target):
         _recover(target)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+        except OSError as err:  # e.g. a read-only file system, or /proc
+            raise OutputPathError(
+                f"Cannot create a folder in {target.parent} ({err.strerror}); choose another output folder."
+            ) from None
         try:
             os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_mode(0o777))
             yield staging
