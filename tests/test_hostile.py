@@ -541,3 +541,29 @@ def test_the_test_environment_variables_are_checked(
     with pytest.raises(pytest.UsageError, match=fragment.replace("(", r"\(")):
         conftest.pytest_configure(pytestconfig)
     assert torch.get_num_threads() == threads
+
+
+def test_a_folder_of_other_things_is_not_taken_for_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "home" / ".cache").mkdir(parents=True)
+    before = snapshot(tmp_path)
+    assert main(["report", "--out", str(tmp_path / "home"), "--bench-json", "missing.json"]) == 2
+    assert "holds folders (.cache) and no report" in one_line(capsys.readouterr().err)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"input_shape": (0, 28, 28)}, "input_shape sizes must be at least 1"),
+        ({"input_shape": (1, True, 28)}, "input_shape sizes must be a whole number"),
+        ({"input_shape": "1x28x28"}, "must be a tuple of sizes"),
+        ({"num_classes": 0}, "num_classes must be at least 1"),
+        ({"bench_input_shape": (1, -2, 2)}, "bench_input_shape sizes must be at least 1"),
+        ({"name": None}, "name must be a non-empty string"),
+    ],
+)
+def test_model_specs_refuse_impossible_facts(change: dict[str, object], fragment: str) -> None:
+    facts = {"name": "x", "input_shape": (1, 28, 28), "num_classes": 10, "source": "test", "description": "d",
+             "flat_features": 4, **change}  # fmt: skip
+    with pytest.raises(ArchbenchError, match=fragment):
+        archbench.ModelSpec(**facts)
