@@ -567,3 +567,20 @@ def test_model_specs_refuse_impossible_facts(change: dict[str, object], fragment
              "flat_features": 4, **change}  # fmt: skip
     with pytest.raises(ArchbenchError, match=fragment):
         archbench.ModelSpec(**facts)
+
+
+def test_replace_file_keeps_the_previous_file_on_interrupt_or_empty_output(tmp_path: Path) -> None:
+    from archbench.report.files import replace_file
+
+    target = tmp_path / "bench.json"
+    target.write_text('{"benchmarks": 47}')
+    with pytest.raises(KeyboardInterrupt), replace_file(target) as partial:
+        partial.write_text('{"benchmarks": 1}')
+        raise KeyboardInterrupt
+    with pytest.raises(OutputPathError, match="nothing was written"), replace_file(target):
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+    assert json.loads(target.read_text()) == {"benchmarks": 47}
+    with replace_file(target) as partial:
+        partial.write_text('{"benchmarks": 48}')
+    assert json.loads(target.read_text()) == {"benchmarks": 48}

@@ -3,6 +3,8 @@
 * :func:`write_bytes` / :func:`write_text`: one file, written to a temporary file in the same folder and
   renamed over the target (``os.replace`` is atomic on POSIX). The new file gets the old file's mode, or
   ``0o666 & ~umask`` for a new file, as a plain ``open(path, "w")`` would.
+* :func:`replace_file`: a temporary path for a writer that opens the file itself (pytest-benchmark's
+  ``--benchmark-json``), renamed over the target when the block ends normally.
 * :func:`replace_dir`: a whole folder (a report). The new content is built in a sibling staging folder
   ``.NAME.new-XXXX`` (same parent, so same file system), and then swapped in.
 * :func:`check_output_file` / :func:`check_output_dir`: the checks to run *before* long work, so a bad
@@ -59,6 +61,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "replace_dir",
+    "replace_file",
     "terminate_as_interrupt",
     "write_bytes",
     "write_text",
@@ -196,6 +199,39 @@ def write_bytes(path: Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def replace_file(path: str | os.PathLike[str], *, option: str = "--json") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that opens files itself (pytest-benchmark's JSON).
+
+    When the block ends normally the temporary file replaces ``path`` in one ``os.replace``; if it raises
+    (an interrupt included), the temporary file is removed and ``path`` is untouched. The path is checked
+    with :func:`check_output_file` first; the new file gets the old file's mode, or the umask's.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with replace_file(Path(tmp) / "bench.json") as partial:
+        ...         _ = partial.write_text("{}")
+        ...     sorted(p.name for p in Path(tmp).iterdir())
+        ['bench.json']
+    """
+    target = check_output_file(path, option=option)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = _new_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, mode)
+        os.close(fd)
+        yield Path(tmp)
+        if not Path(tmp).is_file() or Path(tmp).stat().st_size == 0:
+            raise OutputPathError(f"{option} {path}: nothing was written, so the previous file is kept.")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> Path:
