@@ -201,11 +201,13 @@ def test_two_concurrent_reports_one_refuses_the_other_completes(workspace: Path)
 
 
 def test_a_read_only_report_folder_is_refused_before_any_work(workspace: Path) -> None:
-    # Root ignores permission bits, so the run is a child that became `nobody`, who may write in work/
-    # (its owner) but not in work/report (root's, mode 555).
-    os.chown(workspace, 65534, 65534)
+    # Root ignores permission bits, so as root the run is a child that became `nobody`, who may write in
+    # work/ (its owner) but not in work/report (root's, mode 555). Any other user runs as itself.
+    user = 65534 if os.geteuid() == 0 else None
+    if user is not None:
+        os.chown(workspace, user, user)
     os.chmod(workspace / "report", 0o555)
-    run = start_report(workspace, user=65534)
+    run = start_report(workspace, user=user)
     code, stdout, stderr = run.finish()
     assert code == 2
     assert "is not writable" in one_line(stderr)
