@@ -169,7 +169,7 @@ def one_line(stderr: str) -> str:
 @pytest.mark.parametrize(
     ("sig", "moment", "status", "message"),
     [
-        (signal.SIGINT, "writing speed.md", 130, "archbench: interrupted"),
+        (signal.SIGINT, "writing networks.md", 130, "archbench: interrupted"),
         (signal.SIGTERM, "writing verification.md", 143, "archbench: terminated"),
         (signal.SIGTERM, "benchmarking", 143, "archbench: terminated"),
     ],
