@@ -172,6 +172,17 @@ def _new_mode(kind: int = 0o666) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- files
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """An open temporary file in ``path``'s folder with the mode ``path`` has, or the umask's for a new file."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = _new_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, mode)  # mkstemp creates 0600
+    return fd, tmp
+
+
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
 
@@ -183,14 +194,9 @@ def write_bytes(path: Path, data: bytes) -> Path:
         ``path``.
     """
     path = Path(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = _new_mode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # mkstemp creates 0600
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -218,13 +224,8 @@ def replace_file(path: str | os.PathLike[str], *, option: str = "--json") -> Ite
         ['bench.json']
     """
     target = check_output_file(path, option=option)
+    fd, tmp = _temporary_beside(target)
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = _new_mode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, mode)
         os.close(fd)
         yield Path(tmp)
         if not Path(tmp).is_file() or Path(tmp).stat().st_size == 0:
