@@ -586,3 +586,19 @@ def test_replace_file_keeps_the_previous_file_on_interrupt_or_empty_output(tmp_p
     with replace_file(target) as partial:
         partial.write_text('{"benchmarks": 48}')
     assert json.loads(target.read_text()) == {"benchmarks": 48}
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda loaders: fit(None, *loaders), "needs an nn.Module"),
+        (lambda loaders: fit(archbench.get_model("lenet5"), *loaders, config={"lr": 1}), "needs a FitConfig"),
+        (lambda loaders: FitConfig(device="gpu"), "torch device"),
+        (lambda loaders: fit(archbench.get_model("lenet5"), [], loaders[1]), "no batches"),
+        (lambda loaders: load_dataset("mnist", None, train=True), "root must be a folder path"),
+    ],
+)
+def test_training_api_refuses_nonsense(call, fragment: str) -> None:
+    loaders = make_loaders("synthetic", batch_size=8, synthetic_size=8)
+    with pytest.raises(ArchbenchError, match=fragment):
+        call(loaders)
