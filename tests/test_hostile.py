@@ -602,3 +602,17 @@ def test_training_api_refuses_nonsense(call, fragment: str) -> None:
     loaders = make_loaders("synthetic", batch_size=8, synthetic_size=8)
     with pytest.raises(ArchbenchError, match=fragment):
         call(loaders)
+
+
+def test_replace_dir_without_renameat2_falls_back_to_two_renames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import archbench.report.files as files
+
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    folder = tmp_path / "report"
+    folder.mkdir()
+    write_text(folder / "README.md", "old")
+    write_text(folder / "notes.txt", "mine")
+    with replace_dir(folder, owned={"README.md"}) as staging:
+        write_text(staging / "README.md", "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"README.md": "new", "notes.txt": "mine"}
