@@ -383,14 +383,10 @@ def replace_dir(path: str | os.PathLike[str], owned: Collection[str] | None = No
     target = check_output_dir(path)
     with terminate_as_interrupt(), _locked(target):
         _recover(target)
+        staging: Path | None = None
         try:
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-        except OSError as err:  # e.g. a read-only file system, or /proc
-            raise OutputPathError(
-                f"Cannot create a folder in {target.parent} ({err.strerror}); choose another output folder."
-            ) from None
-        try:
-            os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_mode(0o777))
+            with _signals_blocked():  # no interrupt between creating the staging folder and knowing its name
+                staging = _make_staging(target)
             yield staging
             with _signals_blocked():
                 if target.exists():
@@ -399,14 +395,31 @@ def replace_dir(path: str | os.PathLike[str], owned: Collection[str] | None = No
                     if not _exchange(staging, target):  # staging now holds the old version
                         aside = staging.with_name(staging.name.replace(".new-", ".old-"))
                         os.rename(target, aside)
-                        os.rename(staging, target)
+                        try:
+                            os.rename(staging, target)
+                        except OSError:
+                            os.rename(aside, target)
+                            raise
                         staging = aside
                 else:
                     os.rename(staging, target)
                 _fsync_dir(target.parent)
         finally:
-            with _signals_blocked():
-                shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                with _signals_blocked():
+                    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _make_staging(target: Path) -> Path:
+    """An empty sibling folder with the target's mode (mkdtemp's is 0700), or the umask's for a new one."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    except OSError as err:  # e.g. a read-only file system, or /proc
+        raise OutputPathError(
+            f"Cannot create a folder in {target.parent} ({err.strerror}); choose another output folder."
+        ) from None
+    os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_mode(0o777))
+    return staging
 
 
 def _fsync_dir(folder: Path) -> None:
