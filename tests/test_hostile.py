@@ -616,3 +616,14 @@ def test_replace_dir_without_renameat2_falls_back_to_two_renames(tmp_path: Path,
         write_text(staging / "README.md", "new")
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
     assert {p.name: p.read_text() for p in folder.iterdir()} == {"README.md": "new", "notes.txt": "mine"}
+
+
+def test_dense_layer_cost_is_arithmetic_and_refuses_nonsense() -> None:
+    from archbench.analysis.bottleneck import dense_layer_cost
+
+    # Seed 003: 3 × 1000 × 1000 inputs × 256 outputs = 768,000,000 weights; the meta-device counter agrees.
+    assert dense_layer_cost().weights == 768_000_000 == dense_layer_cost(method="torch").weights
+    assert dense_layer_cost((10**6,) * 3, 10**6).macs == 10**24  # no tensor could hold it
+    for bad in (None, (), "abc", (3, 1e3, 1000)):
+        with pytest.raises(ArchbenchError):
+            dense_layer_cost(bad)
