@@ -58,9 +58,32 @@ class ModelSpec:
     bench_input_shape: Shape | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise OptionTypeError(f"ModelSpec.name must be a non-empty string, got {self.name!r}.")
         if self.output not in ("logits", "log_probs"):
             raise ArchbenchError(f"ModelSpec.output must be 'logits' or 'log_probs', got {self.output!r}.")
+        _check_count(f"ModelSpec {self.name!r} num_classes", self.num_classes, minimum=1)
+        _check_count(f"ModelSpec {self.name!r} flat_features", self.flat_features, minimum=0)
+        shapes = {"input_shape": self.input_shape, "facts_input_shape": self.facts_input_shape,
+                  "bench_input_shape": self.bench_input_shape}  # fmt: skip
+        shapes.update({f"other_input_shapes[{i}]": s for i, s in enumerate(self.other_input_shapes)})
+        for key, value in shapes.items():
+            if value is None:
+                continue
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or not tuple(value):
+                raise OptionTypeError(f"ModelSpec {self.name!r} {key} must be a tuple of sizes such as (1, 28, 28), got {value!r}.")
+            for size in value:
+                _check_count(f"ModelSpec {self.name!r} {key} sizes", size, minimum=1)
+            if key == "input_shape":
+                object.__setattr__(self, key, tuple(value))
         object.__setattr__(self, "layer_shapes", MappingProxyType(dict(self.layer_shapes)))
+
+
+def _check_count(what: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionTypeError(f"{what} must be a whole number, got {value!r}.")
+    if value < minimum:
+        raise ArchbenchError(f"{what} must be at least {minimum}, got {value}.")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ class FitConfig:
                 raise ArchbenchError(f"{name} must be {allowed}, got {value!r}.")
         if self.output not in ("logits", "log_probs"):
             raise ArchbenchError(f"output must be 'logits' or 'log_probs', got {self.output!r}.")
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ArchbenchError(f"device must be a torch device such as 'cpu' or 'cuda', got {self.device!r}.") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ArchbenchError(f"device {self.device!r} asks for CUDA, which this machine does not have; use 'cpu'.")
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,15 @@ def fit(
         One :class:`EpochResult` per epoch.
 
     Raises:
+        OptionTypeError: for a model that is not an ``nn.Module`` or a config that is not a :class:`FitConfig`.
         TrainingError: up front, for a network with batch normalisation and a loader of one image per batch;
-            during training, as soon as the loss is NaN or infinite (one sentence with the epoch and batch).
+            during training, as soon as the loss is NaN or infinite (one sentence with the epoch and batch),
+            or for a loader that gives no batches.
     """
+    if not isinstance(model, nn.Module):
+        raise OptionTypeError(f"fit needs an nn.Module to train, got {type(model).__name__}.")
+    if not isinstance(config, FitConfig):
+        raise OptionTypeError(f"fit needs a FitConfig, got {type(config).__name__}.")
     _check_batchnorm_batches(model, train_loader)
     model.to(config.device)
     criterion = loss_for(config.output)
@@ -131,6 +143,8 @@ def fit(
             loss_sum += value * labels.numel()
             correct += int((outputs.argmax(dim=1) == labels).sum())
             seen += labels.numel()
+        if seen == 0:
+            raise TrainingError("The training loader gave no batches; give it at least one image.")
         result = EpochResult(
             epoch=epoch,
             train_loss=loss_sum / max(seen, 1),
@@ -148,7 +162,7 @@ def _check_batchnorm_batches(model: nn.Module, loader: DataLoader) -> None:
     """Batch normalisation in training mode needs at least two images per batch: say so before training."""
     kinds = (nn.modules.batchnorm._BatchNorm, BatchNorm)
     has_batchnorm = any(isinstance(m, kinds) for m in model.modules())
-    if has_batchnorm and loader.batch_size == 1:
+    if has_batchnorm and getattr(loader, "batch_size", None) == 1:
         raise TrainingError(
             "The network has batch normalisation, which cannot normalise a batch of one image in training mode; "
             "use a batch size of at least 2."

@@ -169,7 +169,7 @@ def one_line(stderr: str) -> str:
 @pytest.mark.parametrize(
     ("sig", "moment", "status", "message"),
     [
-        (signal.SIGINT, "writing speed.md", 130, "archbench: interrupted"),
+        (signal.SIGINT, "writing networks.md", 130, "archbench: interrupted"),
         (signal.SIGTERM, "writing verification.md", 143, "archbench: terminated"),
         (signal.SIGTERM, "benchmarking", 143, "archbench: terminated"),
     ],
@@ -201,11 +201,13 @@ def test_two_concurrent_reports_one_refuses_the_other_completes(workspace: Path)
 
 
 def test_a_read_only_report_folder_is_refused_before_any_work(workspace: Path) -> None:
-    # Root ignores permission bits, so the run is a child that became `nobody`, who may write in work/
-    # (its owner) but not in work/report (root's, mode 555).
-    os.chown(workspace, 65534, 65534)
+    # Root ignores permission bits, so as root the run is a child that became `nobody`, who may write in
+    # work/ (its owner) but not in work/report (root's, mode 555). Any other user runs as itself.
+    user = 65534 if os.geteuid() == 0 else None
+    if user is not None:
+        os.chown(workspace, user, user)
     os.chmod(workspace / "report", 0o555)
-    run = start_report(workspace, user=65534)
+    run = start_report(workspace, user=user)
     code, stdout, stderr = run.finish()
     assert code == 2
     assert "is not writable" in one_line(stderr)
@@ -541,3 +543,87 @@ def test_the_test_environment_variables_are_checked(
     with pytest.raises(pytest.UsageError, match=fragment.replace("(", r"\(")):
         conftest.pytest_configure(pytestconfig)
     assert torch.get_num_threads() == threads
+
+
+def test_a_folder_of_other_things_is_not_taken_for_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "home" / ".cache").mkdir(parents=True)
+    before = snapshot(tmp_path)
+    assert main(["report", "--out", str(tmp_path / "home"), "--bench-json", "missing.json"]) == 2
+    assert "holds folders (.cache) and no report" in one_line(capsys.readouterr().err)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"input_shape": (0, 28, 28)}, "input_shape sizes must be at least 1"),
+        ({"input_shape": (1, True, 28)}, "input_shape sizes must be a whole number"),
+        ({"input_shape": "1x28x28"}, "must be a tuple of sizes"),
+        ({"num_classes": 0}, "num_classes must be at least 1"),
+        ({"bench_input_shape": (1, -2, 2)}, "bench_input_shape sizes must be at least 1"),
+        ({"name": None}, "name must be a non-empty string"),
+    ],
+)
+def test_model_specs_refuse_impossible_facts(change: dict[str, object], fragment: str) -> None:
+    facts = {"name": "x", "input_shape": (1, 28, 28), "num_classes": 10, "source": "test", "description": "d",
+             "flat_features": 4, **change}  # fmt: skip
+    with pytest.raises(ArchbenchError, match=fragment):
+        archbench.ModelSpec(**facts)
+
+
+def test_replace_file_keeps_the_previous_file_on_interrupt_or_empty_output(tmp_path: Path) -> None:
+    from archbench.report.files import replace_file
+
+    target = tmp_path / "bench.json"
+    target.write_text('{"benchmarks": 47}')
+    with pytest.raises(KeyboardInterrupt), replace_file(target) as partial:
+        partial.write_text('{"benchmarks": 1}')
+        raise KeyboardInterrupt
+    with pytest.raises(OutputPathError, match="nothing was written"), replace_file(target):
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+    assert json.loads(target.read_text()) == {"benchmarks": 47}
+    with replace_file(target) as partial:
+        partial.write_text('{"benchmarks": 48}')
+    assert json.loads(target.read_text()) == {"benchmarks": 48}
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda loaders: fit(None, *loaders), "needs an nn.Module"),
+        (lambda loaders: fit(archbench.get_model("lenet5"), *loaders, config={"lr": 1}), "needs a FitConfig"),
+        (lambda loaders: FitConfig(device="gpu"), "torch device"),
+        (lambda loaders: fit(archbench.get_model("lenet5"), [], loaders[1]), "no batches"),
+        (lambda loaders: load_dataset("mnist", None, train=True), "root must be a folder path"),
+    ],
+)
+def test_training_api_refuses_nonsense(call, fragment: str) -> None:
+    loaders = make_loaders("synthetic", batch_size=8, synthetic_size=8)
+    with pytest.raises(ArchbenchError, match=fragment):
+        call(loaders)
+
+
+def test_replace_dir_without_renameat2_falls_back_to_two_renames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import archbench.report.files as files
+
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    folder = tmp_path / "report"
+    folder.mkdir()
+    write_text(folder / "README.md", "old")
+    write_text(folder / "notes.txt", "mine")
+    with replace_dir(folder, owned={"README.md"}) as staging:
+        write_text(staging / "README.md", "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {"README.md": "new", "notes.txt": "mine"}
+
+
+def test_dense_layer_cost_is_arithmetic_and_refuses_nonsense() -> None:
+    from archbench.analysis.bottleneck import dense_layer_cost
+
+    # Seed 003: 3 × 1000 × 1000 inputs × 256 outputs = 768,000,000 weights; the meta-device counter agrees.
+    assert dense_layer_cost().weights == 768_000_000 == dense_layer_cost(method="torch").weights
+    assert dense_layer_cost((10**6,) * 3, 10**6).macs == 10**24  # no tensor could hold it
+    for bad in (None, (), "abc", (3, 1e3, 1000)):
+        with pytest.raises(ArchbenchError):
+            dense_layer_cost(bad)

@@ -203,9 +203,20 @@ def dense_layer_cost(
         >>> cost.params, round(cost.float32_bytes / 1e9, 2)
         (768000256, 3.07)
     """
+    if isinstance(image_shape, (str, bytes)) or not isinstance(image_shape, Sequence) or not image_shape:
+        raise ArchbenchError(f"image_shape must be a sequence of sizes such as (3, 1000, 1000), got {image_shape!r}.")
     shape = tuple(image_shape)
     _check_sizes(out_features=out_features, **{f"image_shape[{i}]": s for i, s in enumerate(shape)})
+    if method not in METHODS:
+        raise ArchbenchError(f"Unknown counting method {method!r}; use one of {', '.join(METHODS)}.")
     features = math.prod(shape)
+    if method == "analytic":  # closed form: one multiply-accumulate per weight
+        weights = features * out_features
+        return DenseLayerCost(shape, out_features, weights, out_features, weights, method)
+    if features * out_features >= 2**62:
+        raise ArchbenchError(
+            f"A {features:,}×{out_features:,} layer is too large for the {method} counter; use method 'analytic'."
+        )
     layer = nn.Sequential(nn.Flatten(), nn.Linear(features, out_features, device="meta"))
     count = count_macs(layer, (1, *shape), method)
     linear = layer[1]

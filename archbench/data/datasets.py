@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -181,6 +182,8 @@ def load_dataset(
     classes = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}
     if name not in classes:
         raise ArchbenchError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    if not isinstance(root, (str, os.PathLike)):
+        raise OptionTypeError(f"root must be a folder path, got {root!r}.")
     if Path(root).exists() and not Path(root).is_dir():
         raise DataFileError(f"The data folder {root} is a file; give the folder that holds {classes[name].__name__}/raw.")
     folder = Path(root) / classes[name].__name__ / "raw"

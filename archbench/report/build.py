@@ -395,7 +395,7 @@ def build_report(
             be written or is being written by another run (all before any work).
     """
     out_dir = Path(out_dir)
-    check_output_dir(out_dir)
+    _check_report_folder(check_output_dir(out_dir), out_dir)
     paths = [Path(p) for p in bench_json]
     seen: dict[str, Path] = {}
     for path in paths:
@@ -423,6 +423,21 @@ def build_report(
                 written.append(out_dir / name)
     log(f"wrote {len(written)} files to {out_dir}")
     return Report(out_dir, tuple(written), tuple(checks), tuple(paths))
+
+
+def _check_report_folder(folder: Path, given: Path) -> None:
+    """Refuse a folder with subfolders and no report in it (a home or project folder, not a report's)."""
+    if not folder.is_dir():
+        return
+    entries = list(folder.iterdir())
+    if any(e.name in REPORT_FILES for e in entries):
+        return
+    subfolders = [e.name for e in entries if e.is_dir()]
+    if subfolders:
+        raise ArchbenchError(
+            f"--out {given} holds folders ({', '.join(sorted(subfolders)[:3])}) and no report; the report replaces "
+            "its folder as a whole, so give an empty folder, a new one or an earlier report's."
+        )
 
 
 def _report_files(

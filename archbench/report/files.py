@@ -3,6 +3,8 @@
 * :func:`write_bytes` / :func:`write_text`: one file, written to a temporary file in the same folder and
   renamed over the target (``os.replace`` is atomic on POSIX). The new file gets the old file's mode, or
   ``0o666 & ~umask`` for a new file, as a plain ``open(path, "w")`` would.
+* :func:`replace_file`: a temporary path for a writer that opens the file itself (pytest-benchmark's
+  ``--benchmark-json``), renamed over the target when the block ends normally.
 * :func:`replace_dir`: a whole folder (a report). The new content is built in a sibling staging folder
   ``.NAME.new-XXXX`` (same parent, so same file system), and then swapped in.
 * :func:`check_output_file` / :func:`check_output_dir`: the checks to run *before* long work, so a bad
@@ -59,6 +61,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "replace_dir",
+    "replace_file",
     "terminate_as_interrupt",
     "write_bytes",
     "write_text",
@@ -169,6 +172,17 @@ def _new_mode(kind: int = 0o666) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- files
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """An open temporary file in ``path``'s folder with the mode ``path`` has, or the umask's for a new file."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = _new_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, mode)  # mkstemp creates 0600
+    return fd, tmp
+
+
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
 
@@ -180,14 +194,9 @@ def write_bytes(path: Path, data: bytes) -> Path:
         ``path``.
     """
     path = Path(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = _new_mode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # mkstemp creates 0600
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -196,6 +205,34 @@ def write_bytes(path: Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def replace_file(path: str | os.PathLike[str], *, option: str = "--json") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that opens files itself (pytest-benchmark's JSON).
+
+    When the block ends normally the temporary file replaces ``path`` in one ``os.replace``; if it raises
+    (an interrupt included), the temporary file is removed and ``path`` is untouched. The path is checked
+    with :func:`check_output_file` first; the new file gets the old file's mode, or the umask's.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with replace_file(Path(tmp) / "bench.json") as partial:
+        ...         _ = partial.write_text("{}")
+        ...     sorted(p.name for p in Path(tmp).iterdir())
+        ['bench.json']
+    """
+    target = check_output_file(path, option=option)
+    fd, tmp = _temporary_beside(target)
+    try:
+        os.close(fd)
+        yield Path(tmp)
+        if not Path(tmp).is_file() or Path(tmp).stat().st_size == 0:
+            raise OutputPathError(f"{option} {path}: nothing was written, so the previous file is kept.")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -346,14 +383,10 @@ def replace_dir(path: str | os.PathLike[str], owned: Collection[str] | None = No
     target = check_output_dir(path)
     with terminate_as_interrupt(), _locked(target):
         _recover(target)
+        staging: Path | None = None
         try:
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-        except OSError as err:  # e.g. a read-only file system, or /proc
-            raise OutputPathError(
-                f"Cannot create a folder in {target.parent} ({err.strerror}); choose another output folder."
-            ) from None
-        try:
-            os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_mode(0o777))
+            with _signals_blocked():  # no interrupt between creating the staging folder and knowing its name
+                staging = _make_staging(target)
             yield staging
             with _signals_blocked():
                 if target.exists():
@@ -362,14 +395,31 @@ def replace_dir(path: str | os.PathLike[str], owned: Collection[str] | None = No
                     if not _exchange(staging, target):  # staging now holds the old version
                         aside = staging.with_name(staging.name.replace(".new-", ".old-"))
                         os.rename(target, aside)
-                        os.rename(staging, target)
+                        try:
+                            os.rename(staging, target)
+                        except OSError:
+                            os.rename(aside, target)
+                            raise
                         staging = aside
                 else:
                     os.rename(staging, target)
                 _fsync_dir(target.parent)
         finally:
-            with _signals_blocked():
-                shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                with _signals_blocked():
+                    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _make_staging(target: Path) -> Path:
+    """An empty sibling folder with the target's mode (mkdtemp's is 0700), or the umask's for a new one."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    except OSError as err:  # e.g. a read-only file system, or /proc
+        raise OutputPathError(
+            f"Cannot create a folder in {target.parent} ({err.strerror}); choose another output folder."
+        ) from None
+    os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.exists() else _new_mode(0o777))
+    return staging
 
 
 def _fsync_dir(folder: Path) -> None:
