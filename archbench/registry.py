@@ -25,6 +25,48 @@ from archbench.errors import ArchbenchError, UnknownModelError
 
 Shape = tuple[int, ...]
 
+#: The builder options of a network's torchvision-compatible form (ImageNet: RGB input, 1000 classes).
+TORCHVISION_FORM: Mapping[str, object] = MappingProxyType({"in_channels": 3, "num_classes": 1000, "variant": "torchvision"})
+#: The input torchvision's published ``_ops`` refer to.
+IMAGENET_INPUT: Shape = (3, 224, 224)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number a network must reproduce, and where the number comes from.
+
+    Attributes:
+        quantity: ``"params"`` (parameters) or ``"macs"`` (conv + linear multiply-accumulates, one image).
+        value: the expected number.
+        source: where it comes from (``"closed form per layer"``, a paper, ...).
+        options: builder options of the form it refers to (e.g. :data:`TORCHVISION_FORM`); none: the default.
+        input_shape: per-sample input for ``"macs"``; ``None``: the spec's ``input_shape`` (or
+            :data:`IMAGENET_INPUT` when ``options`` is the torchvision form).
+        rel_tol: allowed relative difference; 0 means exact.
+
+    Example:
+        >>> Figure("macs", 15.5e9, "VGG paper", TORCHVISION_FORM, rel_tol=0.01).matches(15_470_264_320)
+        True
+    """
+
+    quantity: str
+    value: float
+    source: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    input_shape: Shape | None = None
+    rel_tol: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.quantity not in ("params", "macs"):
+            raise ArchbenchError(f"Figure.quantity must be 'params' or 'macs', got {self.quantity!r}.")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def matches(self, measured: int) -> bool:
+        """Whether ``measured`` equals the figure (within ``rel_tol``)."""
+        if self.rel_tol == 0:
+            return measured == self.value
+        return abs(measured - self.value) <= self.rel_tol * abs(self.value)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -42,6 +84,11 @@ class ModelSpec:
         facts_input_shape: the input the ``layer_shapes`` refer to; defaults to ``input_shape``.
         other_input_shapes: further (C, H, W) inputs the network is claimed to build and run at.
         bench_input_shape: a smaller per-sample shape for the quick CPU benchmark (``None``: ``input_shape``).
+        figures: numbers the network must reproduce (parameters, MACs), each with its independent source;
+            the verification report and the tests check every one (:mod:`archbench.verify`).
+        torchvision: the ``torchvision.models`` builder whose ``state_dict`` the form built with
+            :data:`TORCHVISION_FORM` loads unchanged; its weights' published ``num_params`` and ``_ops`` are
+            checked too.
     """
 
     name: str
@@ -55,11 +102,20 @@ class ModelSpec:
     facts_input_shape: Shape | None = None
     other_input_shapes: tuple[Shape, ...] = ()
     bench_input_shape: Shape | None = None
+    figures: tuple[Figure, ...] = ()
+    torchvision: str | None = None
 
     def __post_init__(self) -> None:
         if self.output not in ("logits", "log_probs"):
             raise ArchbenchError(f"ModelSpec.output must be 'logits' or 'log_probs', got {self.output!r}.")
         object.__setattr__(self, "layer_shapes", MappingProxyType(dict(self.layer_shapes)))
+        object.__setattr__(self, "figures", tuple(self.figures))
+
+    def figure_input(self, figure: Figure) -> Shape:
+        """The per-sample input a ``"macs"`` figure refers to."""
+        if figure.input_shape is not None:
+            return figure.input_shape
+        return IMAGENET_INPUT if figure.options.get("variant") == "torchvision" else self.input_shape
 
 
 @dataclass(frozen=True)
@@ -111,7 +167,7 @@ def list_models(pattern: str = "*") -> list[str]:
 
     Example:
         >>> list_models("*res*")
-        ['residual_net', 'resnet18']
+        ['residual_net', 'resnet18', 'resnet34', 'resnet50']
     """
     _load_builtin_models()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
