@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import torch  # noqa: F401  (doctest namespace)
 from torch import nn
 
 from archbench.errors import ArchbenchError, UnknownModelError
@@ -143,6 +144,7 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., nn.Module]], Call
         >>> @register_model(ModelSpec("tiny", (1, 4, 4), 10, "test", "a tiny net", 16))
         ... def tiny() -> nn.Module:
         ...     return nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
+        >>> unregister_model("tiny")
     """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:

@@ -4,7 +4,7 @@ Each function returns :class:`Check` rows (pass/fail, what was measured against 
 worst numerical error where one applies). The tests assert the same facts with the same functions.
 
 Example:
-    >>> rows = shape_checks()
+    >>> rows = shape_checks(["lenet5", "vgg16"])
     >>> all(r.passed for r in rows)
     True
 """
@@ -357,7 +357,7 @@ def check_cases(models: list[str] | None = None) -> list[CheckCase]:
 
     Example:
         >>> [c.id for c in check_cases(["lenet5"])][:3]
-        ['shapes[lenet5]', 'figures[lenet5]', 'counts[lenet5]']
+        ['shapes[lenet5]', 'blocks', 'figures[lenet5]']
     """
     names = models or list_models()
     heavy = {name: _is_heavy(name) for name in names}
