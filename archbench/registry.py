@@ -20,11 +20,54 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import torch  # noqa: F401  (doctest namespace)
 from torch import nn
 
 from archbench.errors import ArchbenchError, OptionTypeError, UnknownModelError
 
 Shape = tuple[int, ...]
+
+#: The builder options of a network's torchvision-compatible form (ImageNet: RGB input, 1000 classes).
+TORCHVISION_FORM: Mapping[str, object] = MappingProxyType({"in_channels": 3, "num_classes": 1000, "variant": "torchvision"})
+#: The input torchvision's published ``_ops`` refer to.
+IMAGENET_INPUT: Shape = (3, 224, 224)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number a network must reproduce, and where the number comes from.
+
+    Attributes:
+        quantity: ``"params"`` (parameters) or ``"macs"`` (conv + linear multiply-accumulates, one image).
+        value: the expected number.
+        source: where it comes from (``"closed form per layer"``, a paper, ...).
+        options: builder options of the form it refers to (e.g. :data:`TORCHVISION_FORM`); none: the default.
+        input_shape: per-sample input for ``"macs"``; ``None``: the spec's ``input_shape`` (or
+            :data:`IMAGENET_INPUT` when ``options`` is the torchvision form).
+        rel_tol: allowed relative difference; 0 means exact.
+
+    Example:
+        >>> Figure("macs", 15.5e9, "VGG paper", TORCHVISION_FORM, rel_tol=0.01).matches(15_470_264_320)
+        True
+    """
+
+    quantity: str
+    value: float
+    source: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    input_shape: Shape | None = None
+    rel_tol: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.quantity not in ("params", "macs"):
+            raise ArchbenchError(f"Figure.quantity must be 'params' or 'macs', got {self.quantity!r}.")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def matches(self, measured: int) -> bool:
+        """Whether ``measured`` equals the figure (within ``rel_tol``)."""
+        if self.rel_tol == 0:
+            return measured == self.value
+        return abs(measured - self.value) <= self.rel_tol * abs(self.value)
 
 
 @dataclass(frozen=True)
@@ -43,6 +86,11 @@ class ModelSpec:
         facts_input_shape: the input the ``layer_shapes`` refer to; defaults to ``input_shape``.
         other_input_shapes: further (C, H, W) inputs the network is claimed to build and run at.
         bench_input_shape: a smaller per-sample shape for the quick CPU benchmark (``None``: ``input_shape``).
+        figures: numbers the network must reproduce (parameters, MACs), each with its independent source;
+            the verification report and the tests check every one (:mod:`archbench.verify`).
+        torchvision: the ``torchvision.models`` builder whose ``state_dict`` the form built with
+            :data:`TORCHVISION_FORM` loads unchanged; its weights' published ``num_params`` and ``_ops`` are
+            checked too.
     """
 
     name: str
@@ -56,6 +104,8 @@ class ModelSpec:
     facts_input_shape: Shape | None = None
     other_input_shapes: tuple[Shape, ...] = ()
     bench_input_shape: Shape | None = None
+    figures: tuple[Figure, ...] = ()
+    torchvision: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -77,6 +127,13 @@ class ModelSpec:
             if key == "input_shape":
                 object.__setattr__(self, key, tuple(value))
         object.__setattr__(self, "layer_shapes", MappingProxyType(dict(self.layer_shapes)))
+        object.__setattr__(self, "figures", tuple(self.figures))
+
+    def figure_input(self, figure: Figure) -> Shape:
+        """The per-sample input a ``"macs"`` figure refers to."""
+        if figure.input_shape is not None:
+            return figure.input_shape
+        return IMAGENET_INPUT if figure.options.get("variant") == "torchvision" else self.input_shape
 
 
 def _check_count(what: str, value: object, *, minimum: int) -> None:
@@ -111,8 +168,11 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., nn.Module]], Call
         >>> @register_model(ModelSpec("tiny", (1, 4, 4), 10, "test", "a tiny net", 16))
         ... def tiny() -> nn.Module:
         ...     return nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
+<<<<<<< HEAD
         >>> get_model("tiny")[1].out_features
         10
+=======
+>>>>>>> models
         >>> unregister_model("tiny")
     """
 
@@ -138,7 +198,7 @@ def list_models(pattern: str = "*") -> list[str]:
 
     Example:
         >>> list_models("*res*")
-        ['residual_net', 'resnet18']
+        ['residual_net', 'resnet18', 'resnet34', 'resnet50']
     """
     if not isinstance(pattern, str):
         raise OptionTypeError(f"A model pattern must be a string such as 'lenet*', got {pattern!r}.")

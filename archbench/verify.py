@@ -4,15 +4,16 @@ Each function returns :class:`Check` rows (pass/fail, what was measured against 
 worst numerical error where one applies). The tests assert the same facts with the same functions.
 
 Example:
-    >>> rows = shape_checks()
+    >>> rows = shape_checks(["lenet5", "vgg16"])
     >>> all(r.passed for r in rows)
     True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ from torch import nn
 from archbench.analysis.checks import check_input, check_outputs
 from archbench.analysis.summary import trace_shapes
 from archbench.layers.blocks import InceptionA, Residual
-from archbench.registry import get_model, get_spec, list_models
+from archbench.registry import IMAGENET_INPUT, TORCHVISION_FORM, get_model, get_spec, list_models
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,27 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 
 
+def _build(name: str, *, meta: bool = False, **options: object) -> nn.Module:
+    """A registered network; on the ``meta`` device (no memory, no initialisation) for counts and shapes."""
+    if not meta:
+        return get_model(name, **options)
+    with torch.device("meta"):
+        return get_model(name, **options)
+
+
 def shape_checks(models: list[str] | None = None) -> list[Check]:
-    """Each network's claimed flat features and layer shapes against a traced forward pass."""
+    """Each network's claimed flat features and layer shapes against a traced forward pass (meta device)."""
     rows = []
     for name in models or list_models():
         spec = get_spec(name)
-        trace = trace_shapes(name, (1, *spec.input_shape))
+        model = _build(name, meta=True)
+        trace = trace_shapes(model, (1, *spec.input_shape))
         flat = [r.output_shape[1] for r in trace if r.type == "Flatten"]
         rows.append(
             Check("shapes", f"{name}: flattened features", flat == [spec.flat_features], str(flat), f"[{spec.flat_features}]")
         )
         sample = spec.facts_input_shape or spec.input_shape
-        outputs = {r.name: r.output_shape[1:] for r in trace_shapes(name, (1, *sample))}
+        outputs = {r.name: r.output_shape[1:] for r in trace_shapes(model, (1, *sample))}
         for layer, claimed in spec.layer_shapes.items():
             got = outputs.get(layer, ())
             rows.append(
@@ -73,6 +83,37 @@ def shape_checks(models: list[str] | None = None) -> list[Check]:
             )
         out = trace[-1].output_shape
         rows.append(Check("shapes", f"{name}: output", out == (1, spec.num_classes), _shape(out), f"1×{spec.num_classes}"))
+    return rows
+
+
+def _form(options: Mapping[str, object]) -> str:
+    return "torchvision form" if options.get("variant") == "torchvision" else "default form"
+
+
+def figure_checks(models: list[str] | None = None) -> list[Check]:
+    """Each network's :class:`~archbench.registry.Figure` s: parameters and analytic MACs (meta device)."""
+    from archbench.analysis.counts import count_macs, count_params
+
+    rows = []
+    for name in models or list_models():
+        spec = get_spec(name)
+        for figure in spec.figures:
+            model = _build(name, meta=True, **figure.options)
+            if figure.quantity == "params":
+                measured, what = count_params(model), "parameters"
+            else:
+                sample = spec.figure_input(figure)
+                measured, what = count_macs(model, (1, *sample)).total, f"MACs at {_shape(sample)}"
+            expected = f"{figure.value:,.0f}" + (f" ± {figure.rel_tol:.1%}" if figure.rel_tol else "")
+            rows.append(
+                Check(
+                    "figures",
+                    f"{name} ({_form(figure.options)}): {what}, {figure.source}",
+                    figure.matches(measured),
+                    f"{measured:,}",
+                    expected,
+                )
+            )
     return rows
 
 
@@ -116,51 +157,88 @@ def seed_bug_checks() -> list[Check]:
             flagged.message or "not flagged",
             "flagged: outputs are probabilities",
         ),
-    ] + [
-        Check(
-            "seed bugs",
-            f"{name}: outputs suit its loss",
-            (result := check_outputs(name, "cross_entropy" if get_spec(name).output == "logits" else "nll")).ok,
-            result.kind,
-            get_spec(name).output,
-        )
-        for name in list_models()
     ]
 
 
-def torchvision_checks(seed: int = 0) -> list[Check]:
-    """``resnet18`` (torchvision variant) loads torchvision's ``state_dict`` unchanged and computes the same."""
+def output_checks(models: list[str] | None = None) -> list[Check]:
+    """Each network emits what its loss expects (logits for CrossEntropyLoss, log-probabilities for NLLLoss)."""
+    rows = []
+    for name in models or list_models():
+        spec = get_spec(name)
+        loss = "cross_entropy" if spec.output == "logits" else "nll"
+        result = check_outputs(get_model(name), loss, (2, *(spec.bench_input_shape or spec.input_shape)))
+        rows.append(Check("seed bugs", f"{name}: outputs suit its loss", result.ok, result.kind, spec.output))
+    return rows
+
+
+def torchvision_checks(models: list[str] | None = None, seed: int = 0) -> list[Check]:
+    """Each network with a torchvision counterpart, built with :data:`~archbench.registry.TORCHVISION_FORM`.
+
+    Its ``state_dict`` keys and shapes equal torchvision's, torchvision's ``state_dict`` loads strictly, the
+    outputs on 2×3×64×64 (eval mode) agree, and the parameters and analytic MACs at 3×224×224 equal the
+    weights' published ``meta["num_params"]`` and ``meta["_ops"]`` (GMACs to three decimals).
+    """
     import torchvision
 
-    torch.manual_seed(seed)
-    ours = get_model("resnet18", in_channels=3, num_classes=1000, variant="torchvision").eval()
-    theirs = torchvision.models.resnet18().eval()
-    same_keys = list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict(theirs.state_dict())
-    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        error = float((ours(x) - theirs(x)).abs().max())
-    params = sum(p.numel() for p in ours.parameters())
-    return [
-        Check("torchvision", "resnet18 state_dict keys and shapes", same_keys, "identical" if same_keys else "differ", "identical"),
-        Check("torchvision", "resnet18 parameters", params == 11_689_512, f"{params:,}", "11,689,512"),
-        Check("torchvision", "resnet18 outputs on 2×3×64×64", error <= 1e-5, f"max |Δ| {error:.2e}", "≤ 1e-5", error),
-    ]
+    from archbench.analysis.counts import count_macs, count_params
+
+    rows = []
+    for name in models or list_models():
+        tv_name = get_spec(name).torchvision
+        if tv_name is None:
+            continue
+        ours = _build(name, meta=True, **TORCHVISION_FORM).eval()
+        keys_and_shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+        meta = torchvision.models.get_model_weights(tv_name).DEFAULT.meta
+        params = count_params(ours)
+        macs = count_macs(ours, (1, *IMAGENET_INPUT)).total
+        torch.manual_seed(seed)
+        theirs = torchvision.models.get_model(tv_name, **_TORCHVISION_OPTIONS.get(tv_name, {})).eval()
+        same = keys_and_shapes == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+        same = same and list(keys_and_shapes) == list(theirs.state_dict())
+        ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)  # meta tensors replaced by theirs
+        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            expected_out = theirs(x)
+            error = float((ours(x) - expected_out).abs().max())
+        tolerance = 1e-5 * max(1.0, float(expected_out.abs().max()))
+        gmacs = round(macs / 1e9, 3)
+        rows += [
+            Check("torchvision", f"{name}: state_dict keys and shapes = torchvision.models.{tv_name}, strict load",
+                  same, "identical" if same else "differ", "identical"),
+            Check("torchvision", f"{name}: parameters = {tv_name} weights meta num_params",
+                  params == meta["num_params"], f"{params:,}", f"{meta['num_params']:,}"),
+            Check("torchvision", f"{name}: analytic MACs at 3×224×224 = meta _ops (GMACs)",
+                  gmacs == meta["_ops"], f"{macs:,} ({gmacs})", f"{meta['_ops']}"),
+            Check("torchvision", f"{name}: outputs on 2×3×64×64 = torchvision's, same weights",
+                  error <= tolerance, f"max |Δ| {error:.2e}", f"≤ {tolerance:.1e}", error),
+        ]  # fmt: skip
+    return rows
+
+
+#: Options of torchvision builders for the form we match (GoogLeNet: the published weights drop the aux heads).
+_TORCHVISION_OPTIONS: dict[str, dict[str, object]] = {"googlenet": {"aux_logits": False, "init_weights": False}}
 
 
 def counter_checks(models: list[str] | None = None) -> list[Check]:
-    """Conv + linear MACs: the analytic counter against fvcore and ``FlopCounterMode`` / 2, per network."""
+    """Conv + linear MACs: the analytic counter against fvcore and ``FlopCounterMode`` / 2, per network.
+
+    At the network's quick-benchmark input where it has one (a smaller valid input: fvcore runs the network).
+    """
     from archbench.analysis.counts import count_macs
 
     rows = []
     for name in models or list_models():
-        analytic = count_macs(name).total
-        fvcore = count_macs(name, method="fvcore").total
-        flop_counter = count_macs(name, method="torch").total
+        spec = get_spec(name)
+        shape = (1, *(spec.bench_input_shape or spec.input_shape))
+        meta_model = _build(name, meta=True)
+        analytic = count_macs(meta_model, shape).total
+        flop_counter = count_macs(meta_model, shape, method="torch").total
+        fvcore = count_macs(get_model(name), shape, method="fvcore").total
         rows.append(
             Check(
                 "counts",
-                f"{name}: analytic = fvcore = FlopCounterMode/2",
+                f"{name}: analytic = fvcore = FlopCounterMode/2 at {_shape(shape[1:])}",
                 analytic == fvcore == flop_counter,
                 f"{analytic:,}",
                 f"fvcore {fvcore:,}; torch {flop_counter:,}",
@@ -240,13 +318,64 @@ def batchnorm_checks(seed: int = 0, steps: int = 3) -> list[Check]:
     return rows
 
 
-def all_checks() -> list[Check]:
+@dataclass(frozen=True)
+class CheckCase:
+    """A named group of checks, run on demand: the tests parametrise over these, the report runs them all.
+
+    Attributes:
+        id: a test id, e.g. ``"figures[vgg16]"``.
+        run: computes the group's :class:`Check` rows.
+        slow: takes seconds (a large network run for real); the tests mark it ``slow``.
+    """
+
+    id: str
+    run: Callable[[], list[Check]]
+    slow: bool = False
+
+
+#: Per-network check families, in report order, and whether they run the network for real.
+_PER_NETWORK: tuple[tuple[str, Callable[[list[str]], list[Check]], bool], ...] = (
+    ("shapes", shape_checks, False),
+    ("figures", figure_checks, False),
+    ("counts", counter_checks, True),
+    ("torchvision", torchvision_checks, True),
+    ("outputs", output_checks, True),
+)
+#: Parameters above which building and running a network for real takes about a second or more.
+SLOW_PARAMS = 30_000_000
+
+
+def _is_heavy(name: str) -> bool:
+    """Declared, not measured: a network with a quick-benchmark input (it is large) or many parameters."""
+    spec = get_spec(name)
+    params = [f.value for f in spec.figures if f.quantity == "params" and not f.options]
+    return spec.bench_input_shape is not None or any(p > SLOW_PARAMS for p in params)
+
+
+def check_cases(models: list[str] | None = None) -> list[CheckCase]:
+    """Every check of the report as lazily run groups, in report order.
+
+    Example:
+        >>> [c.id for c in check_cases(["lenet5"])][:3]
+        ['shapes[lenet5]', 'blocks', 'figures[lenet5]']
+    """
+    names = models or list_models()
+    heavy = {name: _is_heavy(name) for name in names}
+    cases = []
+    for family, function, runs in _PER_NETWORK:
+        for name in names:
+            spec = get_spec(name)
+            if (family == "figures" and not spec.figures) or (family == "torchvision" and not spec.torchvision):
+                continue
+            cases.append(CheckCase(f"{family}[{name}]", partial(function, [name]), slow=runs and heavy[name]))
+        if family == "shapes":
+            cases.append(CheckCase("blocks", block_checks))
+        if family == "counts":
+            cases.append(CheckCase("batchnorm", batchnorm_checks))
+    cases.append(CheckCase("seed bugs", seed_bug_checks))
+    return cases
+
+
+def all_checks(models: list[str] | None = None) -> list[Check]:
     """Every check of the report, in report order."""
-    return (
-        shape_checks()
-        + block_checks()
-        + counter_checks()
-        + batchnorm_checks()
-        + torchvision_checks()
-        + seed_bug_checks()
-    )
+    return [row for case in check_cases(models) for row in case.run()]

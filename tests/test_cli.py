@@ -23,7 +23,7 @@ def test_list_prints_every_network(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_pattern(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "res*"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()[2:]
-    assert [line.split()[0] for line in lines] == ["residual_net", "resnet18"]
+    assert [line.split()[0] for line in lines] == ["residual_net", "resnet18", "resnet34", "resnet50"]
 
 
 def test_summary_shows_layer_shapes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,7 +47,7 @@ def test_summary_at_another_size(capsys: pytest.CaptureFixture[str]) -> None:
         (["summary", "lenet5", "--input-size", "1", "0", "28"], "sizes must be positive"),
         (["summary", "lenet5", "--batch", "-3"], "sizes must be positive"),
         (["summary", "lenet5", "--input-size", "1", "x", "28"], "'x' is not a whole number"),
-        (["list", "vgg*"], "No model matches 'vgg*'"),
+        (["list", "xyz*"], "No model matches 'xyz*'"),
         (["frobnicate"], "invalid choice"),
     ],
 )

@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 import archbench
-from archbench.registry import ModelSpec, register_model, unregister_model
+from archbench.registry import Figure, ModelSpec, register_model, unregister_model
 
 
 def test_list_by_wildcard() -> None:
@@ -17,7 +17,8 @@ def test_list_by_wildcard() -> None:
         "lenet5_classic",
         "lenet5_relu",
     ]
-    assert archbench.list_models("*res*") == ["residual_net", "resnet18"]
+    assert archbench.list_models("*res*") == ["residual_net", "resnet18", "resnet34", "resnet50"]
+    assert archbench.list_models("vgg*") == ["vgg11", "vgg16"]
     assert archbench.list_models("nothing*") == []
 
 
@@ -27,6 +28,15 @@ def test_spec_is_a_frozen_dataclass() -> None:
     assert spec.source.startswith("seed 001")
     with pytest.raises(AttributeError):
         spec.flat_features = 1  # type: ignore[misc]
+
+
+def test_figures_are_checked_and_refer_to_a_form() -> None:
+    spec = archbench.get_spec("vgg16")
+    torchvision_macs = [f for f in spec.figures if f.quantity == "macs" and f.options.get("variant") == "torchvision"]
+    assert torchvision_macs and all(spec.figure_input(f) == (3, 224, 224) for f in torchvision_macs)
+    assert Figure("params", 100, "x", rel_tol=0.1).matches(109) and not Figure("params", 100, "x").matches(101)
+    with pytest.raises(archbench.ArchbenchError, match="'params' or 'macs'"):
+        Figure("flops", 1, "x")
 
 
 def _tiny_spec(name: str) -> ModelSpec:

@@ -16,7 +16,7 @@ from archbench.registry import ModelSpec, register_model, unregister_model
 from archbench.report import build as report_build
 from archbench.report.build import REPORT_FILES, build_report, networks_markdown
 from archbench.report.files import write_text
-from archbench.verify import shape_checks
+from archbench.verify import check_cases, shape_checks
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -55,7 +55,11 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def report(tmp_path_factory: pytest.TempPathFactory, bench_json: Path) -> report_build.Report:
     out = tmp_path_factory.mktemp("reports")
     (out / "notes.txt").write_text("mine, keep me")
-    return build_report(out, [bench_json])
+    # Every check runs in test_verify.py; the report is tested with those of three small networks.
+    light = check_cases(["lenet5", "lenet5_bn", "lenet5_bn_torch"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_build, "all_checks", lambda: [row for case in light for row in case.run()])
+        return build_report(out, [bench_json])
 
 
 def test_report_writes_exactly_its_files(report: report_build.Report) -> None:
@@ -81,6 +85,9 @@ def test_networks_table_values(report: report_build.Report) -> None:
     # lenet5: params 61,706 (closed form in tests/test_models.py), MACs 416,520, FLOPs 833,040, 400 features
     row = next(line for line in text.splitlines() if line.startswith("| [`lenet5`]"))
     assert all(v in row for v in ("61,706", "416,520", "833,040", "400", "seed 000"))
+    vgg16 = next(line for line in text.splitlines() if line.startswith("| [`vgg16`]"))
+    assert "`vgg16`" in vgg16.split("|")[8]  # its torchvision counterpart
+    assert "15,500,000,000 ± 1.0% MACs at 3×224×224 (torchvision form)" in text  # a declared figure, with source
     bottleneck = (report.out_dir / "bottleneck.md").read_text()
     assert "120,422,400" in bottleneck and "12,443,648" in bottleneck and "9.68×" in bottleneck
 

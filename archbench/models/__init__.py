@@ -1,3 +1,13 @@
-"""The seed networks, one family per module; importing this package registers them all."""
+"""The networks, one family per module; importing this package registers them all."""
 
-from archbench.models import inception, lenet, mnist_net, resnet  # noqa: F401  (registration side effects)
+from archbench.models import (  # noqa: F401  (registration side effects)
+    alexnet,
+    densenet,
+    googlenet,
+    inception,
+    lenet,
+    mnist_net,
+    nin,
+    resnet,
+    vgg,
+)

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from archbench.layers.blocks import InceptionA
-from archbench.registry import ModelSpec, register_model
+from archbench.models.arithmetic import conv, linear
+from archbench.registry import Figure, ModelSpec, register_model
 
 
 class InceptionNet(nn.Module):
@@ -40,6 +41,18 @@ class InceptionNet(nn.Module):
         return self.fc(self.flatten(x))  # (N, 88, 4, 4) -> (N, 1408) -> (N, 10)
 
 
+# --- facts, each from outside the class above (seed 002) ------------------------------------------------
+def _inception_a_params(c: int) -> int:
+    one_by_one = conv(c, 16, 1)
+    five = conv(c, 16, 1) + conv(16, 24, 5)
+    three = conv(c, 16, 1) + conv(16, 24, 3) + conv(24, 24, 3)
+    pool = conv(c, 24, 1)
+    return one_by_one + five + three + pool
+
+
+PARAMS = conv(1, 10, 5) + _inception_a_params(10) + conv(88, 20, 5) + _inception_a_params(20) + linear(1408, 10)
+
+
 @register_model(
     ModelSpec(
         name="inception_net",
@@ -49,6 +62,7 @@ class InceptionNet(nn.Module):
         description="Two conv layers each followed by an InceptionA block (88 channels), 1408->10",
         flat_features=1408,
         layer_shapes={"incep1": (88, 12, 12), "conv2": (20, 8, 8), "incep2": (88, 4, 4)},
+        figures=(Figure("params", PARAMS, "closed form per layer"),),
     )
 )
 def inception_net(*, num_classes: int = 10) -> InceptionNet:

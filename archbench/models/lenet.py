@@ -13,7 +13,8 @@ from torch import nn
 
 from archbench.analysis.shapes import conv_output_size, pool_output_size
 from archbench.layers.batchnorm import BatchNorm
-from archbench.registry import ModelSpec, register_model
+from archbench.models.arithmetic import bn, conv, conv_macs, linear, linear_macs
+from archbench.registry import Figure, ModelSpec, register_model
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,20 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
+# --- facts, each from outside the class above (DESIGN.md's table and the seeds) ----------------------------
+_CONVS = conv(1, 6, 5) + conv(6, 16, 5)
+_HEAD_400 = linear(400, 120) + linear(120, 84) + linear(84, 10)
+_HEAD_256 = linear(256, 120) + linear(120, 84) + linear(84, 10)
+_BNS = bn(6) + bn(16) + bn(120) + bn(84)
+_FC_MACS_400 = linear_macs(400, 120) + linear_macs(120, 84) + linear_macs(84, 10)
+_FC_MACS_256 = linear_macs(256, 120) + linear_macs(120, 84) + linear_macs(84, 10)
+_UNPADDED_MACS = conv_macs(1, 6, 5, 24) + conv_macs(6, 16, 5, 8) + _FC_MACS_256  # 28 -> 24 -> 12 -> 8 -> 4
+
+
+def _figures(params: int, macs: int) -> tuple[Figure, ...]:
+    return (Figure("params", params, "closed form per layer"), Figure("macs", macs, "closed form per layer"))
+
+
 _D2L = LeNetConfig()
 _RELU_MAX = replace(_D2L, conv1_padding=0, activation="relu", pool="max")
 _BN = replace(_D2L, conv1_padding=0)
@@ -128,6 +143,7 @@ _BN = replace(_D2L, conv1_padding=0)
         description="LeNet-5, d2l form: sigmoid, average pooling, first conv padded to keep 28x28",
         flat_features=400,
         layer_shapes={"conv1": (6, 28, 28), "pool1": (6, 14, 14), "conv2": (16, 10, 10), "pool2": (16, 5, 5)},
+        figures=_figures(_CONVS + _HEAD_400, conv_macs(1, 6, 5, 28) + conv_macs(6, 16, 5, 10) + _FC_MACS_400),
     )
 )
 def lenet5(*, num_classes: int = 10) -> LeNet:
@@ -144,6 +160,7 @@ def lenet5(*, num_classes: int = 10) -> LeNet:
         description="LeNet-5 on 32x32 input: ReLU, max pooling, no padding",
         flat_features=400,
         layer_shapes={"conv1": (6, 28, 28), "pool1": (6, 14, 14), "conv2": (16, 10, 10), "pool2": (16, 5, 5)},
+        figures=_figures(_CONVS + _HEAD_400, conv_macs(1, 6, 5, 28) + conv_macs(6, 16, 5, 10) + _FC_MACS_400),
     )
 )
 def lenet5_classic(*, num_classes: int = 10) -> LeNet:
@@ -160,6 +177,7 @@ def lenet5_classic(*, num_classes: int = 10) -> LeNet:
         description="LeNet-5 on 28x28: ReLU, max pooling, no padding, logits out",
         flat_features=256,
         layer_shapes={"conv1": (6, 24, 24), "pool1": (6, 12, 12), "conv2": (16, 8, 8), "pool2": (16, 4, 4)},
+        figures=_figures(_CONVS + _HEAD_256, _UNPADDED_MACS),
     )
 )
 def lenet5_relu(*, num_classes: int = 10) -> LeNet:
@@ -179,6 +197,7 @@ _BN_SHAPES = {"conv1": (6, 24, 24), "pool1": (6, 12, 12), "conv2": (16, 8, 8), "
         description="LeNet-5 with archbench's hand-written BatchNorm after each conv and hidden linear",
         flat_features=256,
         layer_shapes=_BN_SHAPES,
+        figures=_figures(_CONVS + _HEAD_256 + _BNS, _UNPADDED_MACS),
     )
 )
 def lenet5_bn(*, num_classes: int = 10) -> LeNet:
@@ -195,6 +214,7 @@ def lenet5_bn(*, num_classes: int = 10) -> LeNet:
         description="LeNet-5 with torch.nn.BatchNorm1d/2d after each conv and hidden linear",
         flat_features=256,
         layer_shapes=_BN_SHAPES,
+        figures=_figures(_CONVS + _HEAD_256 + _BNS, _UNPADDED_MACS),
     )
 )
 def lenet5_bn_torch(*, num_classes: int = 10) -> LeNet:

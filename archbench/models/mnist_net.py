@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archbench.registry import ModelSpec, register_model
+from archbench.models.arithmetic import conv, conv_macs, linear, linear_macs
+from archbench.registry import Figure, ModelSpec, register_model
 
 
 class MnistNet(nn.Module):
@@ -57,6 +58,14 @@ class MnistNet(nn.Module):
         flat_features=320,
         output="log_probs",
         layer_shapes={"conv1": (10, 24, 24), "pool1": (10, 12, 12), "conv2": (20, 8, 8), "pool2": (20, 4, 4)},
+        figures=(  # seed 001's layers: conv 1→10 k5 on 28², conv 10→20 k5 on 12², 320→50→10
+            Figure("params", conv(1, 10, 5) + conv(10, 20, 5) + linear(320, 50) + linear(50, 10), "closed form per layer"),
+            Figure(
+                "macs",
+                conv_macs(1, 10, 5, 24) + conv_macs(10, 20, 5, 8) + linear_macs(320, 50) + linear_macs(50, 10),
+                "closed form per layer",
+            ),
+        ),
     )
 )
 def mnist_net(*, num_classes: int = 10, dropout: float = 0.5) -> MnistNet:

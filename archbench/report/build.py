@@ -25,7 +25,7 @@ from archbench.analysis.counts import count_macs
 from archbench.bench.results import BenchResults, BenchRow, load_results
 from archbench.bench.scale import is_scale_results, load_scale
 from archbench.errors import ArchbenchError
-from archbench.registry import get_model, get_spec, list_models
+from archbench.registry import ModelSpec, get_model, get_spec, list_models
 from archbench.report import plots
 from archbench.report.files import check_output_dir, replace_dir, write_bytes
 from archbench.report.scale import scale_markdown
@@ -74,12 +74,33 @@ class Report:
 
 
 # ------------------------------------------------------------------------------------------------ networks
+def _figure_line(spec: ModelSpec) -> str:
+    """The network's declared facts, each with its source (checked in the verification report)."""
+    facts = []
+    for figure in spec.figures:
+        form = " (torchvision form)" if figure.options.get("variant") == "torchvision" else ""
+        what = "parameters" if figure.quantity == "params" else f"MACs at {shape(spec.figure_input(figure))}"
+        tol = f" ± {figure.rel_tol:.1%}" if figure.rel_tol else ""
+        facts.append(f"{integer(round(figure.value))}{tol} {what}{form}: {figure.source}")
+    if spec.torchvision:
+        facts.append(
+            f"with `variant=\"torchvision\", in_channels=3, num_classes=1000` it loads `torchvision.models."
+            f"{spec.torchvision}`'s state_dict; parameters and MACs equal its weights' published meta"
+        )
+    return "".join(f"- {fact}\n" for fact in facts)
+
+
 def networks_markdown() -> str:
-    """The table of every network and, per network, its layer table (analytic counter, batch 1)."""
+    """The table of every network and, per network, its declared facts and layer table (batch 1).
+
+    Counted on the ``meta`` device (no memory, no initialisation), so the table costs little even for VGG-16.
+    """
     rows, sections = [], []
     for name in list_models():
         spec = get_spec(name)
-        count = count_macs(name)
+        with torch.device("meta"):
+            model = get_model(name)
+        count = count_macs(model, (1, *spec.input_shape))
         rows.append(
             (
                 f"[`{name}`](#{name})",
@@ -89,6 +110,7 @@ def networks_markdown() -> str:
                 integer(count.total),
                 integer(count.flops),
                 integer(spec.flat_features),
+                f"`{spec.torchvision}`" if spec.torchvision else "",
                 spec.source,
             )
         )
@@ -99,18 +121,22 @@ def networks_markdown() -> str:
         sections.append(
             f"### {name}\n\n{spec.description}. Input 1×{shape(spec.input_shape)}; "
             f"{integer(count.params)} parameters; {integer(count.total)} MACs.\n\n"
+            + _figure_line(spec)
+            + "\n"
             + table(layer_rows, ("layer", "type", "output", "params", "MACs"), ("left", "left", "left", "right", "right"))
         )
     head = (
         "# Networks\n\n"
         "MACs are the multiply-accumulates of convolution and linear layers for one image; FLOPs = 2 × MACs. "
         "BatchNorm, activations, pooling and additions are not in these totals. Counted by archbench's "
-        "closed-form counter, which the verification report checks against fvcore and `FlopCounterMode`.\n\n"
+        "closed-form counter, which the verification report checks against fvcore and `FlopCounterMode`. "
+        "Each network's declared facts (closed forms, papers, torchvision's metadata) are listed in its section "
+        "and checked in the verification report.\n\n"
     )
     summary = table(
         rows,
-        ("network", "input", "output", "params", "MACs", "FLOPs", "flat features", "source"),
-        ("left", "left", "left", "right", "right", "right", "right", "left"),
+        ("network", "input", "output", "params", "MACs", "FLOPs", "flat features", "torchvision", "source"),
+        ("left", "left", "left", "right", "right", "right", "right", "left", "left"),
     )
     return head + summary + "\n\n## Layers\n\n" + "\n\n".join(sections) + "\n\n![feature maps](feature_maps.png)\n"
 
