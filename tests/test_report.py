@@ -59,6 +59,7 @@ def report(tmp_path_factory: pytest.TempPathFactory, bench_json: Path) -> report
     light = check_cases(["lenet5", "lenet5_bn", "lenet5_bn_torch"])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(report_build, "all_checks", lambda: [row for case in light for row in case.run()])
+        patch.setattr("archbench.report.memory.list_models", lambda: ["lenet5", "lenet5_bn"])  # tested in test_memory
         return build_report(out, [bench_json])
 
 
