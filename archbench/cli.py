@@ -67,12 +67,15 @@ def _resolve_cli_model(args: argparse.Namespace) -> tuple[object, tuple[int, ...
 
 def cmd_list(args: argparse.Namespace) -> int:
     """``archbench list [PATTERN]``: one line per registered network."""
+    import torch
+
     from archbench.registry import get_model, get_spec, list_models
 
     rows = []
     for name in list_models(args.pattern):
         spec = get_spec(name)
-        params = sum(p.numel() for p in get_model(name).parameters())
+        with torch.device("meta"):  # shapes only: no weights are allocated or initialised
+            params = sum(p.numel() for p in get_model(name).parameters())
         rows.append((name, _fmt_shape(spec.input_shape), f"{params:,}", spec.source))
     if not rows:
         raise ArchbenchError(f"No model matches {args.pattern!r}; run `archbench list` to see all names.")
