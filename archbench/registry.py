@@ -62,6 +62,11 @@ class ModelSpec:
         object.__setattr__(self, "layer_shapes", MappingProxyType(dict(self.layer_shapes)))
 
 
+def loss_for(output: str) -> nn.Module:
+    """The training loss of an output kind: NLLLoss for ``"log_probs"``, CrossEntropyLoss for ``"logits"``."""
+    return nn.NLLLoss() if output == "log_probs" else nn.CrossEntropyLoss()
+
+
 @dataclass(frozen=True)
 class _Entry:
     builder: Callable[..., nn.Module]
