@@ -164,30 +164,45 @@ def cmd_bottleneck(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``archbench bench``: time every network's forward pass and training step with pytest-benchmark."""
+    """``archbench bench``: ``pytest.main`` over the benchmark suite; extra ``--benchmark-*`` options pass through."""
     from archbench.bench import load_results
     from archbench.bench.runner import run_benchmarks
 
+    passthrough = list(args.pytest_args or [])
+    if passthrough[:1] == ["--"]:
+        passthrough = passthrough[1:]
     code = run_benchmarks(
-        device=args.device,
-        models=args.models,
-        batches=args.batch,
-        sweep=args.sweep,
-        dtype=args.dtype,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        threads=args.threads,
-        max_time=args.max_time,
-        min_rounds=args.min_rounds,
-        json_path=args.json,
-    )
+        models=tuple(args.models), input_size=tuple(args.input_size) if args.input_size else None,
+        device=args.device, batches=tuple(args.batch) if args.batch else None, sweep=args.sweep, dtype=args.dtype,
+        channels_last=args.channels_last, compile=args.compile, **({"threads": args.threads} if args.threads else {}),
+        max_time=args.max_time, min_rounds=args.min_rounds, json_path=args.json, extra_args=passthrough,
+    )  # fmt: skip
     if args.json and code == 0:
-        results = load_results(args.json)
-        oom = sum(r.status == "oom" for r in results.rows)
-        share = results.environment.get("others_cpu_share")
-        load = f"; other processes used {share:.0%} of the cores meanwhile" if share is not None else ""
-        print(f"archbench: wrote {len(results.rows)} network rows ({oom} out of memory) to {args.json}{load}")
+        print(f"archbench: wrote {len(load_results(args.json).rows)} network rows to {args.json}")
     return code
+
+
+def _percent(text: str) -> float:
+    """``"5%"`` or ``"0.05"`` → 0.05."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 5% or 0.05, got {text!r}")
+    return value
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
+    from archbench.bench.compare import compare_files, fails, markdown
+
+    rows = compare_files(args.old, args.new, noise=args.noise)
+    print(markdown(rows))
+    slow = fails(rows, args.fail_on) if args.fail_on is not None else []
+    for row in slow:
+        print(f"archbench: {row.name} is slower by {row.ratio - 1:.0%} (interval {row.low:.3f}–{row.high:.3f})", file=sys.stderr)
+    return 1 if slow else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -410,17 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bottleneck)
 
     p = sub.add_parser("bench", help="time forward passes and training steps of the networks (pytest-benchmark)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="default auto: cuda if present")
-    p.add_argument("--models", default="*", metavar="PATTERN", help="networks by wildcard (default *)")
-    p.add_argument("--batch", nargs="+", type=_positive, metavar="N", help="batch sizes (default: a quick set)")
+    p.add_argument("--models", nargs="+", default=["*"], metavar="MODEL",
+                   help="model references or wildcards over registered names (default *)")
+    p.add_argument("--input-size", nargs="+", type=_positive, metavar="N", help="per-sample shape for unregistered models")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="auto", help="default auto: cuda if present")
+    p.add_argument("--batch", nargs="+", type=_positive, metavar="N", help="batch sizes (default: 1 and one by MACs)")
     p.add_argument("--sweep", action="store_true", help="the wider batch-size sweep")
-    p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON (with extra_info) here")
+    p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON here (replaced only after a full run)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="autocast dtype")
     p.add_argument("--channels-last", action="store_true", help="channels-last models and inputs")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--threads", type=_positive, help="torch intra-op threads (default: every usable core)")
-    p.add_argument("--max-time", type=_rate, default=1.0, help="seconds of timed rounds per benchmark (1.0)")
-    p.add_argument("--min-rounds", type=_positive, default=5, help="timed rounds, at least (5)")
+    p.add_argument("--max-time", type=_rate, help="--benchmark-max-time: seconds of rounds per benchmark (1.0)")
+    p.add_argument("--min-rounds", type=_positive, help="--benchmark-min-rounds (5)")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest options, e.g. -k forward")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("memory", help="bytes of parameters, gradients, optimizer state, activations and peaks")
@@ -429,6 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true", help="also measure a real step (CPU profiler or CUDA)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to predict for (its optimizer kernels) and measure on (cpu)")
     p.set_defaults(func=cmd_memory)
+
+    p = sub.add_parser("compare", help="did it get slower? ratio of medians of two benchmark JSON files, with a verdict")
+    p.add_argument("old", help="the earlier --benchmark-json file")
+    p.add_argument("new", help="the later --benchmark-json file")
+    p.add_argument("--noise", type=_percent, default=0.1, help="noise band of the verdict (default 10%%)")
+    p.add_argument("--fail-on", type=_percent, metavar="PCT", help="exit 1 if a benchmark is significantly slower by more than PCT")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="verify, count and benchmark, then write the markdown reports")
     p.add_argument("--out", default="reports", metavar="DIR", help="report folder (default reports/)")

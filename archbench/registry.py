@@ -143,6 +143,11 @@ def _check_count(what: str, value: object, *, minimum: int) -> None:
         raise ArchbenchError(f"{what} must be at least {minimum}, got {value}.")
 
 
+def loss_for(output: str) -> nn.Module:
+    """The training loss of an output kind: NLLLoss for ``"log_probs"``, CrossEntropyLoss for ``"logits"``."""
+    return nn.NLLLoss() if output == "log_probs" else nn.CrossEntropyLoss()
+
+
 @dataclass(frozen=True)
 class _Entry:
     builder: Callable[..., nn.Module]

@@ -1,399 +1,219 @@
-"""The benchmark harness: synchronising timer, extra_info, images/s, OOM rows, the JSON round trip.
+"""The benchmark suite: options, cases, the synchronising timer, results validation, compare, atomic JSON.
 
-Everything runs on the CPU in a few seconds. The CUDA code path is exercised with a fake backend whose
-tensors live on the CPU but which counts synchronisations and reports a peak memory, and with
-``torch.cuda.synchronize`` monkeypatched.
+Timings are never asserted; one subprocess runs a tiny benchmark through `pytest --benchmark-only` from the
+repository root to check collection, the measured peak in the JSON and the extra_info the report reads.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
-import archbench
-from archbench.analysis.counts import count_macs, count_params
-from archbench.bench import EXTRA_INFO_KEYS, Backend, SyncTimer, fingerprint, load_results, make_backend, resolve_device
-from archbench.bench.cases import (
-    RESNET_OURS,
-    RESNET_TORCHVISION,
-    BenchCase,
-    SuiteOptions,
-    enumerate_cases,
-    parse_batches,
-)
-from archbench.bench.harness import run_case
-from archbench.bench.results import CUDA_EXTRA_INFO_KEYS, OOM_KEY, make_extra_info
-from archbench.bench.timing import choose_rounds, measure_peak_memory, warm_up
-from archbench.bench.work import model_work
+from archbench.bench import EXTRA_INFO_KEYS, SyncTimer, load_results
+from archbench.bench import runner
+from archbench.bench.cases import RESNET_OURS, RESNET_TORCHVISION, SuiteOptions, enumerate_cases, _forward_macs
+from archbench.bench.compare import compare_files
+from archbench.bench.peak import measure_peak
+from archbench.bench.plugin import _benchmarks_asked
+from archbench.bench.results import check_distinct
+from archbench.bench.suite import make_step
 from archbench.cli import main
 from archbench.errors import ArchbenchError
-from archbench.registry import ModelSpec, register_model, unregister_model
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class FakeBenchmark:
-    """The parts of pytest-benchmark's fixture the harness uses; pedantic times with the given clock."""
-
-    def __init__(self, timer: Callable[[], float]) -> None:
-        self.timer = timer
-        self.extra_info: dict[str, Any] = {}
-        self.durations: list[float] = []
-        self.grads_none_before_step: list[bool] = []
-        self.model: nn.Module | None = None
-
-    def pedantic(self, target, setup=None, rounds=1, warmup_rounds=0, iterations=1):  # noqa: ANN001
-        result = None
-        for _ in range(rounds):
-            if setup is not None:
-                setup()
-            start = self.timer()
-            result = target()
-            self.durations.append(self.timer() - start)
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(self.durations)))
-        return result
-
-
-class FakeCuda:
-    """A CUDA-like backend on the CPU: counts synchronisations and memory resets, reports a fixed peak."""
-
-    def __init__(self) -> None:
-        self.syncs = 0
-        self.resets = 0
-        self.releases = 0
-
-    def synchronize(self) -> None:
-        self.syncs += 1
-
-    def backend(self) -> Backend:
-        return Backend(
-            "cuda",
-            torch.device("cpu"),
-            synchronize=self.synchronize,
-            reset_peak_memory=lambda: setattr(self, "resets", self.resets + 1),
-            peak_memory_bytes=lambda: 123_456,
-            release_memory=lambda: setattr(self, "releases", self.releases + 1),
-        )
-
-
-def fast_options(**kw: Any) -> SuiteOptions:
-    """A tiny budget that keeps the current thread count (tests/conftest.py sets it)."""
-    defaults = dict(devices=("cpu",), threads=torch.get_num_threads(), max_time=0.01, min_rounds=3, warmup_seconds=0.0)
-    return SuiteOptions(**{**defaults, **kw})
-
-
-def case_of(model: str, mode: str, batch: int, device: str = "cpu", **kw: Any) -> BenchCase:
-    options = fast_options(models=model, batches=(batch,), devices=(device,), **kw)
-    return next(c for c in enumerate_cases(options) if c.mode == mode and c.model == model)
-
-
-# --- the timer ----------------------------------------------------------------------------------------
-
-
-def test_sync_timer_synchronises_before_reading_the_clock() -> None:
+def test_sync_timer_synchronises_cuda_before_each_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[float] = []
-    timer = SyncTimer("cuda", synchronize=lambda: seen.append(time.perf_counter()))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: seen.append(time.perf_counter()))
+    timer = SyncTimer("cuda:0")
     first, second = timer(), timer()
-    assert len(seen) == 2
-    assert seen[0] <= first <= seen[1] <= second  # each reading comes after its synchronisation
+    assert len(seen) == 2 and seen[0] <= first <= seen[1] <= second
+    assert SyncTimer("cpu").__name__ == "perf_counter" and len(seen) == 2
 
 
-def test_sync_timer_calls_torch_cuda_synchronize(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[object] = []
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
-    timer = SyncTimer(torch.device("cuda", 0))
-    timer()
-    timer()
-    assert calls == [torch.device("cuda", 0)] * 2
-    backend = make_backend(torch.device("cuda", 0))  # the real backend's functions, looked up when called
-    backend.timer()()
-    backend.synchronize()
-    assert len(calls) == 4
-    assert SyncTimer("cpu").__name__ == "perf_counter"  # no synchronisation on the CPU
+def _config(options: SuiteOptions, **benchmark: object) -> SimpleNamespace:
+    """A pytest config stand-in whose getoption answers what `options.pytest_args()` would set."""
+    values = {f"archbench_{k}": None for k in SuiteOptions.__dataclass_fields__}
+    for arg in options.pytest_args():
+        flag, _, value = arg.partition("=")
+        values[flag[2:].replace("-", "_")] = value or True
+    values.update(benchmark)
+    return SimpleNamespace(getoption=lambda name, default=None: values.get(name, default), args=[])
 
 
-def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(ArchbenchError, match="CUDA is not available"):
-        resolve_device("cuda")
-    with pytest.raises(ArchbenchError, match="Unknown device"):
-        resolve_device("gpu0")
+def test_options_are_defined_once_and_round_trip_through_pytest() -> None:
+    options = SuiteOptions(models=("lenet*", "resnet18"), batches=(2, 8), sweep=True, threads=3, device="cpu",
+                           input_size=(1, 28, 28), dtype="bfloat16")  # fmt: skip
+    assert SuiteOptions.from_pytest(_config(options)) == options
+    with pytest.raises(ArchbenchError, match="dtype"):
+        SuiteOptions(dtype="float64")
+    with pytest.raises(ArchbenchError, match="thread count"):
+        SuiteOptions(threads=0)
 
 
-def test_warm_up_runs_setup_outside_the_clock_and_choose_rounds_clamps() -> None:
-    log: list[str] = []
-    per_call = warm_up(lambda: log.append("step"), time.perf_counter, setup=lambda: log.append("setup"),
-                       min_calls=3, min_seconds=0.0)
-    assert log[:4] == ["setup", "step", "setup", "step"] and log.count("step") == 4  # first call + 3
-    assert per_call >= 0
-    assert choose_rounds(0.001, 1.0, 5, 100) == 100
-    assert choose_rounds(10.0, 1.0, 5, 100) == 5
-    assert choose_rounds(0.1, 1.0, 5, 100) == 10
-
-
-def test_peak_memory_uses_the_device_counter() -> None:
-    fake = FakeCuda()
-    assert measure_peak_memory(lambda: None, fake.backend()) == 123_456
-    assert fake.resets == 1 and fake.syncs == 2
-    assert measure_peak_memory(lambda: None, make_backend("cpu")) is None
-
-
-# --- one case through the harness -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", ["forward", "train_step"])
-def test_extra_info_has_every_field_and_images_per_s_is_batch_over_median(mode: str) -> None:
-    case = case_of("lenet5_relu", mode, 4)
-    backend = make_backend("cpu")
-    bench = FakeBenchmark(backend.timer())
-    outcome = run_case(bench, case, fast_options(), backend=backend)
-    info = bench.extra_info
-    assert outcome.status == "ok" and info == outcome.extra_info
-    assert tuple(info) == EXTRA_INFO_KEYS
-    median = statistics.median(bench.durations)
-    assert info["images_per_s"] == pytest.approx(4 / median, rel=1e-12)
-    assert info["gflops_per_s"] == pytest.approx(info["flops_per_image"] * info["images_per_s"] / 1e9)
-    counted = count_macs("lenet5_relu", (1, 1, 28, 28), backward=True)
-    assert info["macs_per_image"] == counted.total
-    expected_flops = 2 * counted.total if mode == "forward" else 2 * (counted.total + counted.backward)
-    assert info["flops_per_image"] == expected_flops
-    assert info["params"] == count_params("lenet5_relu") == 44_426
-    assert info["threads"] == torch.get_num_threads()
-    assert (info["model"], info["mode"], info["device"], info["dtype"], info["batch"]) == (
-        "lenet5_relu", mode, "cpu", "float32", 4,
-    )
-    assert info["input_shape"] == [1, 28, 28] and info["status"] == "ok"
-    assert info["channels_last"] is False and info["compile"] is False
-    json.dumps(info)  # JSON-ready
-
-
-def test_train_step_flops_are_about_three_times_forward() -> None:
-    work = model_work(archbench.get_model("resnet18"), (1, 96, 96))
-    assert 2.5 < work.flops_per_image("train_step") / work.flops_per_image("forward") <= 3.0
-
-
-def test_zero_grad_runs_outside_the_timed_region() -> None:
-    case = case_of("lenet5_relu", "train_step", 4)
-    backend = make_backend("cpu")
-    states: list[bool] = []
-
-    class Watching(FakeBenchmark):
-        def pedantic(self, target, setup=None, rounds=1, warmup_rounds=0, iterations=1):  # noqa: ANN001
-            def watched() -> torch.Tensor:
-                # setup (zero_grad(set_to_none=True)) ran before the clock started: no gradients yet
-                states.append(all(p.grad is None for p in params))
-                return target()
-
-            return super().pedantic(watched, setup=setup, rounds=rounds)
-
-    import archbench.bench.harness as harness
-
-    original = harness.prepare
-
-    def spy(case: BenchCase, backend: Backend) -> harness.Workload:
-        workload = original(case, backend)
-        params.extend(workload.model.parameters())
-        return workload
-
-    params: list[nn.Parameter] = []
-    harness.prepare = spy
-    try:
-        run_case(Watching(backend.timer()), case, fast_options(), backend=backend)
-    finally:
-        harness.prepare = original
-    assert states and all(states)
-
-
-def test_cuda_path_with_a_fake_device_synchronises_and_records_peak_memory() -> None:
-    fake = FakeCuda()
-    backend = fake.backend()
-    case = case_of("lenet5_relu", "train_step", 4, device="cuda")
-    bench = FakeBenchmark(backend.timer())
-    outcome = run_case(bench, case, fast_options(devices=("cuda",)), backend=backend)
-    info = outcome.extra_info
-    assert tuple(info) == EXTRA_INFO_KEYS + CUDA_EXTRA_INFO_KEYS
-    assert info["device"] == "cuda" and info["peak_memory_bytes"] == 123_456
-    rounds = len(bench.durations)
-    assert rounds >= 3
-    # every timed round reads the clock twice, each after a synchronisation; plus warm-up and the memory pass
-    assert fake.syncs >= 2 * rounds + 2
-    assert fake.resets == 1
-
-
-def test_gpu_options_are_recorded() -> None:
-    case = case_of("lenet5_relu", "forward", 2, dtype="bfloat16", channels_last=True)
-    assert case.id == "lenet5_relu-forward-cpu-b2-bfloat16-cl"
-    backend = make_backend("cpu")
-    outcome = run_case(FakeBenchmark(backend.timer()), case, fast_options(), backend=backend)
-    assert outcome.extra_info["dtype"] == "bfloat16" and outcome.extra_info["channels_last"] is True
-
-
-class _OomNet(nn.Module):
-    """Runs at batch ≤ 4; raises CUDA's out-of-memory error above."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] > 4:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return self.fc(x.flatten(1))
-
-
-def test_out_of_memory_is_recorded_and_the_run_goes_on() -> None:
-    spec = ModelSpec("_bench_oom_net", (1, 2, 2), 3, "test", "raises OOM above batch 4", 4)
-    register_model(spec)(_OomNet)
-    try:
-        fake = FakeCuda()
-        backend = fake.backend()
-        big = case_of("_bench_oom_net", "train_step", 64, device="cuda")
-        bench = FakeBenchmark(backend.timer())
-        outcome = run_case(bench, big, fast_options(devices=("cuda",)), backend=backend)
-        assert outcome.status == "oom" and "batch 64" in outcome.error and "out of memory" in outcome.error
-        assert outcome.extra_info["status"] == "oom" and outcome.extra_info["images_per_s"] is None
-        assert tuple(outcome.extra_info) == EXTRA_INFO_KEYS + CUDA_EXTRA_INFO_KEYS
-        assert fake.releases == 1
-        small = case_of("_bench_oom_net", "train_step", 2, device="cuda")
-        assert run_case(FakeBenchmark(backend.timer()), small, fast_options(), backend=backend).status == "ok"
-    finally:
-        unregister_model("_bench_oom_net")
-
-
-# --- which cases run --------------------------------------------------------------------------------------
-
-
-def test_quick_default_cases() -> None:
-    cases = enumerate_cases(SuiteOptions(devices=("cpu", "cuda")))
-    by_id = {c.id: c for c in cases}
-    assert {c.batch for c in cases if c.model == "lenet5" and c.device == "cpu"} == {1, 64}
-    assert {c.batch for c in cases if c.model == "resnet18" and c.device == "cpu"} == {1, 16}
-    registered = set(archbench.list_models())
-    assert {c.model for c in cases} == registered | {RESNET_OURS, RESNET_TORCHVISION}
-    assert {c.mode for c in cases} == {"forward", "train_step"}
-    # the comparisons share a group and alternate
-    assert by_id["lenet5_bn-forward-cpu-b64"].group == by_id["lenet5_bn_torch-forward-cpu-b64"].group
-    ours = by_id["resnet18_ours-train_step-cpu-b16"]
-    assert ours.group == by_id["resnet18_torchvision-train_step-cpu-b16"].group and ours.input_shape == (3, 224, 224)
-    ids = [c.id for c in cases]
-    assert ids.index("resnet18_torchvision-train_step-cpu-b16") == ids.index("resnet18_ours-train_step-cpu-b16") + 1
-    # a training step at batch 1 through a BatchNorm over features is skipped with the reason
-    assert "at least 2 values per channel" in by_id["lenet5_bn-train_step-cpu-b1"].skip
-    assert by_id["resnet18-train_step-cpu-b1"].skip is None
-    assert by_id["lenet5-forward-cpu-b1"].group == "lenet5 forward"
-
-
-def test_sweep_batches_and_parsing() -> None:
-    sweep = enumerate_cases(SuiteOptions(devices=("cpu",), models="lenet5", sweep=True))
-    assert {c.batch for c in sweep} == {1, 8, 64, 256, 1024}
-    assert parse_batches("1,16, 64") == (1, 16, 64)
-    with pytest.raises(ArchbenchError, match="positive whole numbers"):
-        parse_batches("1,x")
+def test_cases_take_references_wildcards_and_the_pairs() -> None:
+    cases = enumerate_cases(SuiteOptions(models=("lenet5_bn*",), device="cpu"))
+    models = [c.model for c in cases if c.mode == "forward" and c.batch == 1]
+    assert models == ["lenet5_bn", "lenet5_bn_torch"]  # the pair alternates
+    skipped = [c for c in cases if c.skip]
+    assert {(c.mode, c.batch) for c in skipped} == {("train_step", 1)}  # BatchNorm1d has no variance at batch 1
+    pair = {c.model for c in enumerate_cases(SuiteOptions(models=("resnet1?",), device="cpu", batches=(1,)))}
+    assert {RESNET_OURS, RESNET_TORCHVISION} <= pair
+    ref = enumerate_cases(SuiteOptions(models=("torchvision.models:mobilenet_v3_small",), device="cpu", input_size=(3, 64, 64)))
+    assert ref[0].input_shape == (3, 64, 64) and ref[0].output == "logits"
+    with pytest.raises(ArchbenchError, match="--input-size"):
+        enumerate_cases(SuiteOptions(models=("torchvision.models:mobilenet_v3_small",)))
     with pytest.raises(ArchbenchError, match="No model matches"):
-        enumerate_cases(SuiteOptions(models="nope*"))
+        enumerate_cases(SuiteOptions(models=("nothing*",)))
 
 
-def test_fingerprint_records_the_environment() -> None:
-    info = fingerprint(threads=2, dtype="bfloat16", channels_last=True, compile=False, device="cpu")
-    for key in ("torch", "torchvision", "cpu_model", "threads", "gpu", "cuda_version", "cudnn_version",
-                "cudnn_benchmark", "tf32_matmul", "tf32_cudnn", "dtype", "channels_last", "compile"):
-        assert key in info
-    assert info["dtype"] == "bfloat16" and info["threads"] == 2
-    json.dumps(info)
+def test_quick_batch_follows_macs_per_image() -> None:
+    small = enumerate_cases(SuiteOptions(models=("lenet5",), device="cpu"))
+    big = enumerate_cases(SuiteOptions(models=("resnet1?",), device="cpu"))
+    assert {c.batch for c in small} == {1, 64}
+    pair = {c.batch for c in big if c.model == RESNET_OURS}
+    macs = _forward_macs(RESNET_OURS, (3, 224, 224))
+    assert macs == 1_814_073_344  # torchvision's published 1.814 GFLOPs (MACs) for resnet18
+    assert pair == {1, 4}  # 8e9 MACs per call / 1.8e9 per image → 4 images
 
 
-# --- the results file --------------------------------------------------------------------------------------
+def test_training_step_loss_follows_the_output_kind() -> None:
+    from archbench.bench.cases import BenchCase
+
+    case = BenchCase("mnist_net", "train_step", "cpu", 4, (1, 28, 28), "log_probs", "g")
+    loss = make_step(case)()
+    assert loss.ndim == 0 and torch.isfinite(loss)
 
 
-def _valid_document() -> dict[str, Any]:
-    case = case_of("lenet5_relu", "forward", 8)
-    work = model_work(archbench.get_model("lenet5_relu"), (1, 28, 28))
-    info = make_extra_info(case, work, 2, 0.004, cuda=False)
-    oom_case = BenchCase("lenet5_relu", "forward", "cuda", 4096, (1, 28, 28), 10, "logits", "lenet5_relu forward")
-    oom = make_extra_info(oom_case, work, 2, None, cuda=True, status="oom")
-    return {
-        "machine_info": {"node": "x", "archbench": fingerprint()},
-        "benchmarks": [
-            {"name": "test_network[a]", "group": "g", "extra_info": info, "stats": {"median": 0.004, "rounds": 5}},
-            {"name": "test_batchnorm[x]", "group": "bn", "extra_info": {"threads": 2}, "stats": {"median": 1.0}},
-        ],
-        OOM_KEY: [{"name": "test_network[b]", "group": "g", "extra_info": oom, "error": "out of memory"}],
-    }
+def test_measured_peak_is_the_best_of_matmul_and_conv() -> None:
+    peak = measure_peak("cpu", "float32", threads=1, size=128, repeats=1)
+    assert peak["gflops_per_s"] == max(peak["matmul_gflops_per_s"], peak["conv_gflops_per_s"]) > 0
+    assert (peak["device"], peak["dtype"], peak["threads"]) == ("cpu", "float32", 1)
 
 
-def test_loader_reads_rows_and_keeps_other_benchmarks(tmp_path: Path) -> None:
-    path = tmp_path / "r.json"
-    path.write_text(json.dumps(_valid_document()))
-    results = load_results(path)
-    assert [(r.model, r.status, r.batch) for r in results.rows] == [("lenet5_relu", "ok", 8), ("lenet5_relu", "oom", 4096)]
-    assert results.rows[0].images_per_s == pytest.approx(2000) and results.rows[1].median_s is None
-    assert len(results.other) == 1 and results.environment["torch"] == torch.__version__
-    assert results.select(status="oom")[0].device == "cuda"
+def test_plain_pytest_leaves_benchmarks_out() -> None:
+    assert not _benchmarks_asked(_config(SuiteOptions()))
+    assert _benchmarks_asked(_config(SuiteOptions(), benchmark_only=True))
+
+
+@pytest.mark.slow
+def test_pytest_benchmark_only_from_the_root_collects_and_records_the_peak(tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--benchmark-only", "-q", "-k", "test_network and forward",
+         "--ignore=tests",  # testpaths still brings benchmarks/ in; skipping tests/ only saves collection time
+         "--archbench-models=lenet5_relu", "--archbench-batches=2", "--archbench-device=cpu", "--archbench-threads=1",
+         "--benchmark-max-time=0.01", "--benchmark-min-rounds=3", f"--benchmark-json={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout and "deselected" in done.stdout  # the correctness tests are deselected
+    results = load_results(out)
+    (row,) = results.rows
+    assert set(EXTRA_INFO_KEYS) <= set(row.extra_info) and row.batch == 2 and row.threads == 1
+    (peak,) = results.peaks
+    assert (peak["device"], peak["dtype"], peak["threads"]) == ("cpu", "float32", 1) and peak["gflops_per_s"] > 0
+    assert row.pct_of_peak == pytest.approx(100 * row.gflops_per_s / peak["gflops_per_s"], abs=0.05)
+    assert len(json.loads(out.read_text())["benchmarks"][0]["stats"]["data"]) >= 3  # rounds kept for compare
+
+
+# --- compare ------------------------------------------------------------------------------------------
+
+
+def _run_file(path: Path, rounds: dict[str, list[float]]) -> Path:
+    benchmarks = [{"name": n, "fullname": f"bench.py::{n}", "stats": {"median": sorted(r)[len(r) // 2], "data": r}}
+                  for n, r in rounds.items()]  # fmt: skip
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks}))
+    return path
+
+
+def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
+    gen = torch.Generator().manual_seed(0)
+
+    def noisy(median: float, spread: float, n: int = 40) -> list[float]:
+        return (median * (1 + spread * torch.rand(n, generator=gen))).tolist()
+
+    base = noisy(0.01, 0.05)
+    old = _run_file(tmp_path / "old.json", {"same": base, "slow": base, "noisy": noisy(0.01, 0.5)})
+    new = _run_file(tmp_path / "new.json", {"same": base, "slow": [1.5 * t for t in base], "noisy": noisy(0.01, 0.5)})
+    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_files(old, new)}
+    assert verdicts == {"same": "no change", "slow": "slower", "noisy": "no change"}
+    assert main(["compare", str(old), str(new)]) == 0
+    assert main(["compare", str(old), str(new), "--fail-on", "5%"]) == 1
+    assert main(["compare", str(new), str(old), "--fail-on", "5%"]) == 0  # faster is not a failure
+
+
+def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _run_file(tmp_path / "a.json", {"x": [1.0, 1.1]})
+    b = _run_file(tmp_path / "b.json", {"y": [1.0, 1.1]})
+    no_rounds = tmp_path / "c.json"
+    no_rounds.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"name": "x", "stats": {"median": 1.0}}]}))
+    for args in ([a, b], [a, no_rounds], [a, tmp_path / "missing.json"]):
+        assert main(["compare", *map(str, args)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+# --- results validation and the atomic JSON ----------------------------------------------------------
+
+
+def _network_json(path: Path, median: object = 0.002, **stats: object) -> Path:
+    info = {"model": "lenet5", "mode": "forward", "device": "cpu", "dtype": "float32", "batch": 4,
+            "input_shape": [1, 28, 28], "threads": 2, "params": 61_706, "macs_per_image": 416_520,
+            "flops_per_image": 833_040, "images_per_s": 2000.0, "gflops_per_s": 1.66, "channels_last": False,
+            "compile": False, "status": "ok"}  # fmt: skip
+    entry = {"name": "test_network[lenet5-forward-cpu-b4]", "stats": {"median": median, **stats}, "extra_info": info}
+    path.write_text(json.dumps({"machine_info": {"archbench": {"threads": 2}}, "benchmarks": [entry]}))
+    return path
 
 
 @pytest.mark.parametrize(
-    ("mutate", "message"),
-    [
-        (lambda d: "{not json", "not valid JSON"),
-        (lambda d: json.dumps({"rows": []}), "not a pytest-benchmark results file"),
-        (lambda d: json.dumps({**d, "machine_info": {"node": "x"}}), "not written by archbench"),
-        (lambda d: json.dumps({**d, "benchmarks": [{**d["benchmarks"][0], "extra_info": {
-            k: v for k, v in d["benchmarks"][0]["extra_info"].items() if k != "threads"}}]}), "lacks extra_info threads"),
-        (lambda d: json.dumps({**d, "benchmarks": [{**d["benchmarks"][0], "extra_info": {
-            **d["benchmarks"][0]["extra_info"], "images_per_s": 1.0}}]}), "batch / median"),
-    ],
-    ids=["corrupt", "foreign", "no-fingerprint", "missing-key", "inconsistent"],
+    ("median", "stats", "message"),
+    [("0.002", {}, "not a positive number"), (None, {}, "not a positive number"), (0.002, {"rounds": "5"}, "rounds")],
 )
-def test_loader_rejects_bad_files_in_one_sentence(tmp_path: Path, mutate: Callable, message: str) -> None:
-    path = tmp_path / "bad.json"
-    path.write_text(mutate(_valid_document()))
-    with pytest.raises(ArchbenchError, match=message) as err:
+def test_results_with_mistyped_stats_get_one_sentence(tmp_path: Path, median: object, stats: dict, message: str) -> None:
+    with pytest.raises(ArchbenchError, match=message):
+        load_results(_network_json(tmp_path / "r.json", median, **stats))
+
+
+def test_results_size_bound_and_the_same_file_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _network_json(tmp_path / "r.json")
+    results = load_results(path)
+    with pytest.raises(ArchbenchError, match="given twice"):
+        check_distinct([results, load_results(path)])
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(path.read_bytes())
+    with pytest.raises(ArchbenchError, match="in both"):
+        check_distinct([results, load_results(copy)])
+    monkeypatch.setattr("archbench.bench.results.MAX_BYTES", 10)
+    with pytest.raises(ArchbenchError, match="larger than"):
         load_results(path)
-    assert "\n" not in str(err.value)
-    with pytest.raises(ArchbenchError, match="do not exist"):
-        load_results(tmp_path / "missing.json")
 
 
-# --- end to end: pytest-benchmark writes JSON that the loader reads ---------------------------------------------
+def test_bench_json_path_is_checked_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (tmp_path / "missing" / "b.json", tmp_path):
+        assert main(["bench", "--models", "lenet5", "--device", "cpu", "--json", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_archbench_bench_writes_json_the_loader_reads(tmp_path: Path) -> None:
-    out = tmp_path / "reports" / "bench.json"
-    cmd = [sys.executable, "-m", "archbench", "bench", "--device", "cpu", "--models", "lenet5_relu", "--batch", "2",
-           "--max-time", "0.02", "--min-rounds", "3", "--threads", "1", "--json", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "benchmark 'lenet5_relu train_step'" in proc.stdout and "wrote 2 network rows" in proc.stdout
-    results = load_results(out)
-    assert sorted(r.mode for r in results.rows) == ["forward", "train_step"]
-    for row in results.rows:
-        assert tuple(row.extra_info) == EXTRA_INFO_KEYS and row.threads == 1
-        assert row.images_per_s == pytest.approx(2 / row.median_s)
-        assert row.stats["rounds"] >= 3
-    env = results.environment
-    assert env["threads"] == 1 and env["device"] == "cpu" and env["dtype"] == "float32"
-    assert "others_cpu_share" in env and "load_average" in env  # how busy the machine was
-    raw = json.loads(out.read_text())
-    assert raw["benchmarks"][0]["options"]["timer"] == "perf_counter"
+def test_an_interrupted_run_keeps_the_previous_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = _network_json(tmp_path / "prev.json")
+    before = previous.read_bytes()
 
+    def interrupted(args: list[str]) -> int:
+        Path(next(a for a in args if a.startswith("--benchmark-json="))[17:]).write_text('{"partial": ')
+        return pytest.ExitCode.INTERRUPTED
 
-def test_cli_bench_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert main(["bench", "--device", "cuda"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "CUDA is not available" in err
-    assert main(["bench", "--device", "cpu", "--models", "nope*"]) == 2
-    assert "No model matches 'nope*'" in capsys.readouterr().err
+    monkeypatch.setattr(pytest, "main", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_benchmarks(models=("lenet5",), device="cpu", json_path=previous)
+    assert previous.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["prev.json"]

@@ -1,137 +1,161 @@
-"""The pytest plugin of the benchmarks: ``--archbench-*`` options, the environment fingerprint, OOM rows.
+"""archbench's pytest plugin for the benchmarks: options, collection rules, fingerprint and measured peak.
 
-``benchmarks/conftest.py`` re-exports these hooks (``from archbench.bench.plugin import *``), and
-``archbench bench`` loads the module with ``-p archbench.bench.plugin``, so both routes share one definition.
+``pyproject.toml`` loads it for every ``pytest`` run (``addopts = "-p archbench.bench.plugin"``: the
+``--archbench-*`` options must exist before pytest knows which folders it collects) and ``archbench bench``
+passes the same ``-p``, so both routes share one definition. The rules:
 
-Options (all optional)::
-
-    --archbench-device all|auto|cpu|cuda   devices (default all: cpu, and cuda skipped with a reason if absent)
-    --archbench-models PATTERN             registered networks by wildcard (default *)
-    --archbench-batch 1,16,64              batch sizes (default: the quick set; see archbench.bench.cases)
-    --archbench-sweep                      the wider batch sweep
-    --archbench-dtype float32|bfloat16|float16   autocast dtype (default float32, no autocast)
-    --archbench-channels-last              channels-last models and inputs
-    --archbench-compile                    models through torch.compile
-    --archbench-threads N                  torch intra-op threads (default: every usable core)
-    --archbench-max-time S                 seconds of timed rounds per benchmark (default 1.0)
-    --archbench-min-rounds N               timed rounds, at least (default 5)
-    --archbench-warmup S                   warm-up seconds at the exact shape (default 0.25)
+* plain ``pytest`` is the correctness suite: ``benchmarks/bench_*.py`` is not collected unless benchmarks
+  are asked for (``--benchmark-only``, ``--benchmark-enable`` or a path inside ``benchmarks/`` on the
+  command line);
+* under ``--benchmark-only`` the tests that are not benchmarks are deselected rather than skipped one by one;
+* ``machine_info["archbench"]`` is the environment fingerprint and ``machine_info["archbench_peak"]`` the
+  device peaks measured once per run (see :mod:`archbench.bench.peak`);
+* after the run, a table of images/s, GFLOP/s and % of measured peak per network benchmark.
 
 Example:
-    $ pytest benchmarks/ --benchmark-only --archbench-models 'lenet*' --benchmark-json out.json
+    $ pytest --benchmark-only --archbench-models 'lenet*' --benchmark-json out.json
 """
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from archbench.bench.cases import DEVICE_SELECTIONS, DTYPES, SuiteOptions, devices_for, parse_batches
-from archbench.bench.env import LoadMeter, fingerprint
-from archbench.bench.results import FINGERPRINT_KEY, OOM_KEY
-from archbench.bench.timing import usable_cores
+from archbench.bench.cases import SuiteOptions
+from archbench.bench.peak import measure_peak
+from archbench.bench.results import FINGERPRINT_KEY, PEAK_KEY
+from archbench.bench.timing import set_threads, usable_cores
 from archbench.errors import ArchbenchError
 
 __all__ = [
-    "archbench_options",
     "pytest_addoption",
-    "pytest_benchmark_update_json",
     "pytest_benchmark_update_machine_info",
+    "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_ignore_collect",
+    "pytest_runtest_call",
+    "pytest_terminal_summary",
 ]
 
 _OPTIONS = pytest.StashKey[SuiteOptions]()
-_OOM_ROWS = pytest.StashKey[list[dict[str, Any]]]()
-_LOAD = pytest.StashKey[LoadMeter]()
+_PEAKS = pytest.StashKey[dict]()
+_ROWS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the ``--archbench-*`` options."""
-    group = parser.getgroup("archbench", "archbench network benchmarks")
-    group.addoption("--archbench-device", choices=DEVICE_SELECTIONS, default="all",
-                    help="all (cpu, and cuda when present), auto (cuda if present, else cpu), cpu or cuda")
-    group.addoption("--archbench-models", default="*", metavar="PATTERN", help="networks by wildcard (default *)")
-    group.addoption("--archbench-batch", default=None, metavar="N,N,...", help="batch sizes (default: quick set)")
-    group.addoption("--archbench-sweep", action="store_true", help="the wider batch-size sweep")
-    group.addoption("--archbench-dtype", choices=tuple(DTYPES), default="float32", help="autocast dtype")
-    group.addoption("--archbench-channels-last", action="store_true", help="channels-last memory format")
-    group.addoption("--archbench-compile", action="store_true", help="torch.compile the networks")
-    group.addoption("--archbench-threads", type=int, default=None, metavar="N",
-                    help="torch intra-op threads (default: every usable core)")
-    group.addoption("--archbench-max-time", type=float, default=1.0, metavar="S",
-                    help="seconds of timed rounds per benchmark (default 1.0)")
-    group.addoption("--archbench-min-rounds", type=int, default=5, metavar="N", help="timed rounds, at least")
-    group.addoption("--archbench-warmup", type=float, default=0.25, metavar="S", help="warm-up seconds, at least")
-
-
-def options_from_config(config: pytest.Config) -> SuiteOptions:
-    """The session's :class:`~archbench.bench.cases.SuiteOptions` (parsed once, at configure time)."""
-    try:
-        return config.stash[_OPTIONS]
-    except KeyError:
-        raise pytest.UsageError(
-            "archbench's benchmark options are not registered; run through `archbench bench`, "
-            "`pytest benchmarks/` or `pytest -p archbench.bench.plugin`."
-        ) from None
+    """One ``--archbench-*`` option per :class:`~archbench.bench.cases.SuiteOptions` field."""
+    SuiteOptions.add_pytest_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Parse and validate the options; turn on cuDNN autotuning where CUDA is present (recorded)."""
-    batch = config.getoption("archbench_batch")
-    threads = config.getoption("archbench_threads")
+    """Validate the options once (a usage error, before anything runs)."""
     try:
-        options = SuiteOptions(
-            devices=devices_for(config.getoption("archbench_device")),
-            models=config.getoption("archbench_models"),
-            batches=parse_batches(batch) if batch else None,
-            sweep=config.getoption("archbench_sweep"),
-            dtype=config.getoption("archbench_dtype"),
-            channels_last=config.getoption("archbench_channels_last"),
-            compile=config.getoption("archbench_compile"),
-            threads=usable_cores() if threads is None else threads,
-            max_time=config.getoption("archbench_max_time"),
-            min_rounds=config.getoption("archbench_min_rounds"),
-            warmup_seconds=config.getoption("archbench_warmup"),
-        )
+        config.stash[_OPTIONS] = SuiteOptions.from_pytest(config)
     except ArchbenchError as err:
         raise pytest.UsageError(str(err)) from None
-    config.stash[_OPTIONS] = options
-    config.stash[_OOM_ROWS] = []
-    config.stash[_LOAD] = LoadMeter()
+    config.stash[_PEAKS], config.stash[_ROWS] = {}, []
     if torch.cuda.is_available():
-        # Fixed shapes after a warm-up at the exact shape: let cuDNN pick its fastest algorithms.
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest algorithms (recorded)
 
 
-def record_oom(config: pytest.Config, row: dict[str, Any]) -> None:
-    """Keep an out-of-memory row for the JSON's ``archbench_oom`` list."""
-    config.stash[_OOM_ROWS].append(row)
+def _benchmarks_asked(config: pytest.Config) -> bool:
+    if config.getoption("benchmark_only", False) or config.getoption("benchmark_enable", False):
+        return True
+    return any("benchmarks" in Path(str(arg).split("::")[0]).resolve().parts for arg in config.args)
 
 
-@pytest.fixture(scope="session")
-def archbench_options(pytestconfig: pytest.Config) -> SuiteOptions:
-    """The session's benchmark options."""
-    return options_from_config(pytestconfig)
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave ``bench_*.py`` out of plain ``pytest``."""
+    if collection_path.name.startswith("bench_") and collection_path.suffix == ".py" and not _benchmarks_asked(config):
+        return True
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--benchmark-only``, deselect the tests that do not use the ``benchmark`` fixture."""
+    if not config.getoption("benchmark_only", False):
+        return
+    keep = [i for i in items if "benchmark" in getattr(i, "fixturenames", ())]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Each benchmark runs at ``--archbench-threads`` torch threads (default every usable core)."""
+    if "benchmark" not in getattr(item, "fixturenames", ()):
+        return (yield)
+    previous = torch.get_num_threads()
+    set_threads(item.config.stash[_OPTIONS].threads)
+    try:
+        return (yield)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def peak_for(config: pytest.Config, device: str, dtype: str, threads: int) -> dict[str, Any]:
+    """The device's measured peak at ``dtype`` and ``threads``: measured on first use, then reused."""
+    peaks = config.stash[_PEAKS]
+    key = (device, dtype, threads)
+    if key not in peaks:
+        peaks[key] = measure_peak(device, dtype, threads)
+        if device == "cuda" and dtype == "float32":
+            peaks[(device, "bfloat16", threads)] = measure_peak(device, "bfloat16", threads)
+    return peaks[key]
+
+
+def record_row(config: pytest.Config, name: str, info: dict[str, Any]) -> None:
+    """Keep a network row for the summary table printed after the run."""
+    config.stash[_ROWS].append((name, info))
+
+
+def fingerprint(options: SuiteOptions) -> dict[str, Any]:
+    """Versions, CPU, threads, GPU and the switches that change which kernels run, as a JSON-ready dict."""
+    try:
+        import torchvision
+
+        vision: str | None = torchvision.__version__
+    except ImportError:
+        vision = None
+    cuda = torch.cuda.is_available()
+    return {
+        "torch": torch.__version__, "torchvision": vision, "python": platform.python_version(),
+        "platform": platform.platform(), "cpu_model": platform.processor() or platform.machine(),
+        "cpu_cores_usable": usable_cores(), "threads": options.threads, "device": options.device,
+        "gpu": torch.cuda.get_device_name() if cuda else None, "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if cuda else None,
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark), "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "dtype": options.dtype, "channels_last": options.channels_last, "compile": options.compile,
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }  # fmt: skip
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    """Add the environment fingerprint under ``machine_info["archbench"]`` (with the machine's load during the run)."""
-    options = config.stash.get(_OPTIONS, None)
-    if options is None:
-        machine_info[FINGERPRINT_KEY] = fingerprint()
+    """Add the fingerprint and the peaks measured during the run."""
+    machine_info[FINGERPRINT_KEY] = fingerprint(config.stash[_OPTIONS])
+    machine_info[PEAK_KEY] = list(config.stash[_PEAKS].values())
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """images/s, GFLOP/s and % of measured peak of each network benchmark (pytest-benchmark's table has times)."""
+    rows = config.stash.get(_ROWS, [])
+    if not rows:
         return
-    machine_info[FINGERPRINT_KEY] = fingerprint(
-        threads=options.threads,
-        dtype=options.dtype,
-        channels_last=options.channels_last,
-        compile=options.compile,
-        device=config.getoption("archbench_device"),
-        load=config.stash.get(_LOAD, None),
-    )
+    from tabulate import tabulate
 
-
-def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]) -> None:
-    """Write the out-of-memory rows, which have no timings, to the top-level ``archbench_oom`` list."""
-    output_json[OOM_KEY] = list(config.stash.get(_OOM_ROWS, []))
+    table = [(name, f"{i['images_per_s']:,.1f}", f"{i['gflops_per_s']:.2f}", f"{i['pct_of_peak']:.1f}%") for name, i in rows]
+    terminalreporter.write_sep("-", "archbench: throughput against the measured peak")
+    terminalreporter.write_line(tabulate(table, headers=("benchmark", "images/s", "GFLOP/s", "% of peak"), disable_numparse=True))
+    for peak in config.stash[_PEAKS].values():
+        terminalreporter.write_line(
+            f"peak {peak['device']} {peak['dtype']} {peak['threads']} threads: {peak['gflops_per_s']:.1f} GFLOP/s measured "
+            f"(matmul {peak['matmul_gflops_per_s']:.1f}, conv {peak['conv_gflops_per_s']:.1f}); theoretical "
+            f"{peak['theoretical_gflops_per_s'] or 'unknown'}"
+        )

@@ -1,136 +1,77 @@
-"""The schema of a benchmark's ``extra_info`` and the loader for pytest-benchmark JSON files.
-
-Every network benchmark records exactly these ``extra_info`` keys (reports and other tools read them):
+"""The ``extra_info`` every network benchmark records, and the validating reader of pytest-benchmark JSON.
 
 ======================  ===========================================================================
-``model``               registry name, or ``resnet18(variant=torchvision)`` / ``torchvision.models.resnet18``
+``model``               a model reference, or ``resnet18(variant=torchvision)`` / ``torchvision.models.resnet18``
 ``mode``                ``forward`` (eval, inference mode) or ``train_step`` (forward, loss, backward, step)
-``device``              ``cpu`` or ``cuda``
-``dtype``               autocast dtype: ``float32`` (no autocast), ``bfloat16`` or ``float16``
-``batch``               images per call
-``input_shape``         one image, ``[C, H, W]``
+``device``, ``dtype``   ``cpu``/``cuda``; autocast dtype (``float32``: no autocast)
+``batch``               images per call; ``input_shape`` is one image
 ``threads``             torch intra-op threads (set explicitly)
-``params``              parameters of the network
-``macs_per_image``      forward conv + linear multiply-accumulates per image
+``params``              parameters; ``macs_per_image`` forward conv + linear MACs
 ``flops_per_image``     FLOPs of the mode per image: forward 2 × MACs; train_step forward + backward
-``images_per_s``        batch / median seconds per call (None for an OOM row)
-``gflops_per_s``        flops_per_image × images_per_s / 1e9 (None for an OOM row)
-``channels_last``       channels-last memory format (GPU option, recorded on every row)
-``compile``             through ``torch.compile`` (GPU option, recorded on every row)
-``status``              ``ok``, or ``oom`` when the case ran out of device memory
-``peak_memory_bytes``   CUDA rows only: peak allocated memory of a separate untimed call
+``images_per_s``        batch / median seconds per call; ``gflops_per_s`` = flops_per_image × images_per_s / 1e9
+``pct_of_peak``         gflops_per_s as a percentage of the run's measured peak (optional)
+``channels_last``, ``compile``, ``status`` (``ok``)
 ======================  ===========================================================================
 
-OOM rows cannot be pytest-benchmark entries (they have no timings), so the benchmark plugin writes them to
-the JSON's top-level ``"archbench_oom"`` list; :func:`load_results` returns them with the timed rows.
-The environment fingerprint is ``machine_info["archbench"]``.
+The run's environment is ``machine_info["archbench"]`` and its measured peaks ``machine_info["archbench_peak"]``.
 
 Example:
-    >>> results = load_results("reports/bench-cpu.json")  # doctest: +SKIP
-    >>> [(r.model, r.mode, r.batch, round(r.images_per_s)) for r in results.rows][:1]  # doctest: +SKIP
-    [('inception_net', 'forward', 1, 1015)]
+    >>> load_results("missing.json")
+    Traceback (most recent call last):
+    ...
+    archbench.errors.ArchbenchError: Benchmark results missing.json do not exist; write them with `archbench bench --json missing.json`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archbench.errors import ArchbenchError
 
-if TYPE_CHECKING:
-    from archbench.bench.cases import BenchCase
-    from archbench.bench.work import Work
-
 EXTRA_INFO_KEYS: tuple[str, ...] = (
-    "model",
-    "mode",
-    "device",
-    "dtype",
-    "batch",
-    "input_shape",
-    "threads",
-    "params",
-    "macs_per_image",
-    "flops_per_image",
-    "images_per_s",
-    "gflops_per_s",
-    "channels_last",
-    "compile",
-    "status",
-)
-CUDA_EXTRA_INFO_KEYS: tuple[str, ...] = ("peak_memory_bytes",)
-OOM_KEY = "archbench_oom"
+    "model", "mode", "device", "dtype", "batch", "input_shape", "threads", "params", "macs_per_image",
+    "flops_per_image", "images_per_s", "gflops_per_s", "channels_last", "compile", "status",
+)  # fmt: skip
 FINGERPRINT_KEY = "archbench"
-STATUSES = ("ok", "oom")
+PEAK_KEY = "archbench_peak"
+STATUSES = ("ok",)
+#: Larger files are refused before they are parsed (a 500-benchmark run with all rounds is a few MB).
+MAX_BYTES = 64 * 1024 * 1024
+
+_INT, _NUM, _STR, _BOOL = "a whole number", "a number", "a string", "true or false"
+_TYPES = {
+    "model": _STR, "mode": _STR, "device": _STR, "dtype": _STR, "batch": _INT, "threads": _INT, "params": _INT,
+    "macs_per_image": _INT, "flops_per_image": _INT, "images_per_s": _NUM, "gflops_per_s": _NUM,
+    "channels_last": _BOOL, "compile": _BOOL, "status": _STR,
+}  # fmt: skip
 
 
-def make_extra_info(
-    case: BenchCase,
-    work: Work,
-    threads: int,
-    median_s: float | None,
-    cuda: bool,
-    *,
-    peak_memory_bytes: int | None = None,
-    status: str = "ok",
-) -> dict[str, Any]:
-    """The ``extra_info`` of one case (see the module docstring for the keys).
-
-    Args:
-        case: what ran.
-        work: its parameters, MACs and FLOPs per image.
-        threads: torch intra-op threads during the run.
-        median_s: median seconds per call; None for an OOM row.
-        cuda: add ``peak_memory_bytes`` (CUDA rows).
-        peak_memory_bytes: the measured peak (CUDA).
-        status: ``"ok"`` or ``"oom"``.
-    """
-    flops = work.flops_per_image(case.mode)
-    images_per_s = case.batch / median_s if median_s else None
-    info: dict[str, Any] = {
-        "model": case.model,
-        "mode": case.mode,
-        "device": case.device,
-        "dtype": case.dtype,
-        "batch": case.batch,
-        "input_shape": list(case.input_shape),
-        "threads": threads,
-        "params": work.params,
-        "macs_per_image": work.macs_per_image,
-        "flops_per_image": flops,
-        "images_per_s": images_per_s,
-        "gflops_per_s": flops * images_per_s / 1e9 if images_per_s is not None else None,
-        "channels_last": case.channels_last,
-        "compile": case.compile,
-        "status": status,
-    }
-    if cuda:
-        info["peak_memory_bytes"] = peak_memory_bytes
-    return info
+def _is(value: object, kind: str) -> bool:
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == _INT:
+        return isinstance(value, int)
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, str)
 
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One network benchmark from a results file.
-
-    Attributes:
-        name: pytest-benchmark's name, e.g. ``test_network[lenet5-forward-cpu-b64]``.
-        group: its group (network or comparison, and mode).
-        extra_info: the keys of :data:`EXTRA_INFO_KEYS` (and ``peak_memory_bytes`` on CUDA).
-        median_s: median seconds per call; None for an OOM row.
-        stats: pytest-benchmark's statistics (min, max, mean, stddev, median, iqr, rounds...); None for OOM.
-    """
+    """One network benchmark: pytest-benchmark's name and group, its extra_info, median and statistics."""
 
     name: str
     group: str | None
     extra_info: Mapping[str, Any]
-    median_s: float | None
-    stats: Mapping[str, Any] | None = None
+    median_s: float
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, key: str) -> Any:  # row.model, row.batch, row.images_per_s, ...
         info = object.__getattribute__(self, "extra_info")
@@ -141,7 +82,7 @@ class BenchRow:
 
 @dataclass(frozen=True)
 class BenchResults:
-    """A loaded results file: the network rows (timed and OOM), other benchmarks' rows, the environment."""
+    """A loaded results file: network rows, other benchmarks' entries, the environment and measured peaks."""
 
     path: Path
     environment: Mapping[str, Any]
@@ -150,103 +91,105 @@ class BenchResults:
     other: list[Mapping[str, Any]] = field(default_factory=list)
     datetime: str | None = None
 
+    @property
+    def peaks(self) -> list[Mapping[str, Any]]:
+        """The measured peaks of the run (one per device, dtype and thread count)."""
+        return list(self.machine_info.get(PEAK_KEY) or [])
+
     def select(self, **where: Any) -> list[BenchRow]:
-        """Rows whose extra_info matches every ``key=value``, e.g. ``select(model="lenet5", mode="forward")``."""
+        """Rows whose extra_info matches every ``key=value``."""
         return [r for r in self.rows if all(r.extra_info.get(k) == v for k, v in where.items())]
 
 
-def _is_network_row(info: object) -> bool:
-    return isinstance(info, Mapping) and "model" in info and "macs_per_image" in info
-
-
-def _check_row(path: Path, name: str, info: Mapping[str, Any], median: float | None) -> None:
-    missing = [k for k in EXTRA_INFO_KEYS if k not in info]
-    if info.get("device") == "cuda":
-        missing += [k for k in CUDA_EXTRA_INFO_KEYS if k not in info]
-    if missing:
-        raise ArchbenchError(
-            f"{path}: benchmark {name!r} lacks extra_info {', '.join(missing)}; the file is damaged or from "
-            "another version, so re-run `archbench bench --json PATH`."
-        )
-    if info["status"] not in STATUSES:
-        raise ArchbenchError(f"{path}: benchmark {name!r} has status {info['status']!r}, expected one of {STATUSES}.")
-    if info["status"] == "ok":
-        batch, rate = info["batch"], info["images_per_s"]
-        if median is None or not isinstance(rate, (int, float)) or not isinstance(batch, int) or median <= 0:
-            raise ArchbenchError(f"{path}: benchmark {name!r} has no usable median or images_per_s; re-run it.")
-        if not math.isclose(rate, batch / median, rel_tol=1e-6):
-            raise ArchbenchError(
-                f"{path}: benchmark {name!r} records {rate:.6g} images/s but batch / median is "
-                f"{batch / median:.6g}; the file was edited or damaged, so re-run it."
-            )
-
-
-def load_results(path: str | Path) -> BenchResults:
-    """Read and validate a JSON file written by ``archbench bench --json`` or ``pytest benchmarks/ --benchmark-json``.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The :class:`BenchResults`.
-
-    Raises:
-        ArchbenchError: one sentence, if the file is missing, is not JSON, is not pytest-benchmark output, was
-            not written by archbench's benchmarks, or has a network row with missing or inconsistent fields.
-
-    Example:
-        >>> results = load_results("reports/bench-cpu.json")  # doctest: +SKIP
-        >>> results.environment["threads"]  # doctest: +SKIP
-        2
-    """
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A pytest-benchmark JSON file as a dict whose ``benchmarks`` each have numeric ``stats`` (one-line errors)."""
     path = Path(path)
+    rerun = f"re-run `archbench bench --json {path}`"
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_BYTES:
+            raise ArchbenchError(f"Benchmark results {path} are larger than {MAX_BYTES // 2**20} MiB; {rerun}.")
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArchbenchError(f"Benchmark results {path} do not exist; write them with `archbench bench --json {path}`.") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ArchbenchError(f"Benchmark results {path} cannot be read ({err.__class__.__name__}: {err}).") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ArchbenchError(f"Benchmark results {path} are not valid JSON ({err}); {rerun}.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or not isinstance(data.get("machine_info"), dict):
+        raise ArchbenchError(f"{path} is not a pytest-benchmark results file (it needs a 'benchmarks' list and 'machine_info'); {rerun}.")
+    names = set()
+    for entry in data["benchmarks"]:
+        stats = entry.get("stats") if isinstance(entry, dict) else None
+        name = entry.get("fullname", entry.get("name")) if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not isinstance(stats, dict):
+            raise ArchbenchError(f"{path}: a benchmark entry has no name or no 'stats'; the file is damaged, so {rerun}.")
+        for key in ("median", "iqr", "min", "max", "mean"):
+            if key in stats or key == "median":
+                value = stats.get(key)
+                if not _is(value, _NUM) or value < 0 or (key == "median" and value == 0):
+                    raise ArchbenchError(f"{path}: benchmark {name!r} has stats.{key} {value!r}, not a positive number; {rerun}.")
+        if "rounds" in stats and (not _is(stats["rounds"], _INT) or stats["rounds"] < 1):
+            raise ArchbenchError(f"{path}: benchmark {name!r} has stats.rounds {stats['rounds']!r}; {rerun}.")
+        if name in names:
+            raise ArchbenchError(f"{path}: benchmark {name!r} appears twice; the file is damaged, so {rerun}.")
+        names.add(name)
+    return data
+
+
+def _check_row(path: Path, name: str, info: Mapping[str, Any], median: float) -> None:
+    missing = [k for k in EXTRA_INFO_KEYS if k not in info]
+    if missing:
+        raise ArchbenchError(f"{path}: benchmark {name!r} lacks extra_info {', '.join(missing)}; re-run `archbench bench --json {path}`.")
+    for key, kind in _TYPES.items():
+        if not _is(info[key], kind):
+            raise ArchbenchError(f"{path}: benchmark {name!r} has {key} {info[key]!r}, expected {kind}; the file is damaged.")
+    shape = info["input_shape"]
+    if not isinstance(shape, list) or not all(_is(v, _INT) and v > 0 for v in shape):
+        raise ArchbenchError(f"{path}: benchmark {name!r} has input_shape {shape!r}, expected a list of positive whole numbers.")
+    if info["status"] not in STATUSES or info["batch"] < 1:
+        raise ArchbenchError(f"{path}: benchmark {name!r} has status {info['status']!r} and batch {info['batch']!r}; re-run it.")
+    if not math.isclose(info["images_per_s"], info["batch"] / median, rel_tol=1e-6):
         raise ArchbenchError(
-            f"Benchmark results {path} are not valid JSON ({err.msg} at line {err.lineno}); re-run `archbench bench --json {path}`."
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or not isinstance(
-        data.get("machine_info"), dict
-    ):
-        raise ArchbenchError(
-            f"{path} is not a pytest-benchmark results file (it needs a 'benchmarks' list and 'machine_info'); "
-            f"write one with `archbench bench --json {path}`."
+            f"{path}: benchmark {name!r} records {info['images_per_s']:.6g} images/s but batch / median is "
+            f"{info['batch'] / median:.6g}; the file was edited or damaged, so re-run it."
         )
+
+
+def load_results(path: str | Path) -> BenchResults:
+    """Read and validate a JSON file from ``archbench bench --json`` or ``pytest --benchmark-only --benchmark-json``.
+
+    Raises:
+        ArchbenchError: one sentence, for a missing, oversized, invalid or foreign file, or a row with missing or
+            mistyped fields.
+    """
+    path = Path(path)
+    data = read_json(path)
     environment = data["machine_info"].get(FINGERPRINT_KEY)
     if not isinstance(environment, dict):
         raise ArchbenchError(
             f"{path} was not written by archbench's benchmarks (machine_info has no {FINGERPRINT_KEY!r} fingerprint); "
-            f"write it with `archbench bench --json {path}` or `pytest benchmarks/ --benchmark-json {path}`."
+            f"write it with `archbench bench --json {path}` or `pytest --benchmark-only --benchmark-json {path}`."
         )
-
-    rows: list[BenchRow] = []
-    other: list[Mapping[str, Any]] = []
+    rows, other = [], []
     for entry in data["benchmarks"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("stats"), dict):
-            raise ArchbenchError(f"{path}: a benchmark entry has no 'stats'; the file is damaged, so re-run it.")
-        name = str(entry.get("name", "?"))
         info = entry.get("extra_info")
-        if not _is_network_row(info):
+        if not (isinstance(info, dict) and "model" in info and "macs_per_image" in info):
             other.append(entry)
             continue
-        median = entry["stats"].get("median")
-        _check_row(path, name, info, median)
-        rows.append(BenchRow(name, entry.get("group"), dict(info), float(median), dict(entry["stats"])))
-    oom = data.get(OOM_KEY, [])
-    if not isinstance(oom, list):
-        raise ArchbenchError(f"{path}: {OOM_KEY!r} must be a list of rows; the file is damaged, so re-run it.")
-    for entry in oom:
-        info = entry.get("extra_info") if isinstance(entry, dict) else None
-        name = str(entry.get("name", "?")) if isinstance(entry, dict) else "?"
-        if not _is_network_row(info) or info.get("status") != "oom":
-            raise ArchbenchError(f"{path}: OOM row {name!r} is malformed; the file is damaged, so re-run it.")
-        _check_row(path, name, info, None)
-        rows.append(BenchRow(name, entry.get("group"), dict(info), None, None))
+        _check_row(path, entry["name"], info, entry["stats"]["median"])
+        rows.append(BenchRow(entry["name"], entry.get("group"), dict(info), float(entry["stats"]["median"]), entry["stats"]))
     return BenchResults(path, environment, data["machine_info"], rows, other, data.get("datetime"))
+
+
+def check_distinct(results: Sequence[BenchResults]) -> None:
+    """Refuse the same benchmark in two files (the same file given twice would list every row twice)."""
+    seen: dict[str, Path] = {}
+    for result in results:
+        for entry in [*(r.name for r in result.rows), *(str(e.get("name")) for e in result.other)]:
+            key = f"{entry} {result.environment.get('device')} {result.environment.get('threads')}"
+            if key in seen and seen[key] != result.path:
+                raise ArchbenchError(f"Benchmark {entry!r} is in both {seen[key]} and {result.path}; give each run once.")
+            if key in seen:
+                raise ArchbenchError(f"{result.path} was given twice; give each benchmark file once.")
+            seen[key] = result.path
+        # the same file twice has identical names: the loop above catches it on its first row

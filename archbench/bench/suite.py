@@ -1,40 +1,33 @@
 """The network benchmarks as a pytest module: one test per case of :func:`~archbench.bench.cases.enumerate_cases`.
 
-It lives in the package so that an installed ``archbench bench`` can run it; ``benchmarks/bench_forward_backward.py``
-re-exports it for ``pytest benchmarks/ --benchmark-only``. Each case gets pytest-benchmark's marker with its
-group (network or comparison, and mode) and a :class:`~archbench.bench.timing.SyncTimer` for its device;
-CUDA cases are skipped, with the reason, on a machine without CUDA.
+It lives in the package so that an installed ``archbench bench`` can run it; ``benchmarks/bench_networks.py``
+collects it for ``pytest --benchmark-only``. Each case is pytest-benchmark's plain fixture over one step at
+the case's exact input (its calibration, ``--benchmark-max-time``, ``--benchmark-min-rounds`` and
+``--benchmark-warmup`` apply) with a :class:`~archbench.bench.timing.SyncTimer` for its device. A training
+step is ``zero_grad(set_to_none=True)``, forward, loss (beside the model's output kind:
+:func:`archbench.registry.loss_for`), backward and an SGD step; ``forward`` runs in eval mode under
+``torch.inference_mode``.
 
 Example:
-    $ pytest benchmarks/bench_forward_backward.py --benchmark-only -k "lenet5-forward"
+    $ pytest --benchmark-only -k "lenet5-forward"
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import torch
 
-from archbench.bench.cases import BenchCase, enumerate_cases
-from archbench.bench.harness import run_case
-from archbench.bench.plugin import options_from_config, record_oom
-from archbench.bench.timing import SyncTimer
+from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, enumerate_cases, work_of
+from archbench.bench.plugin import peak_for, record_row
+from archbench.bench.timing import SyncTimer, set_threads
 from archbench.errors import ArchbenchError
+from archbench.registry import loss_for
 
 __all__ = ["pytest_generate_tests", "test_network"]
-
-NO_CUDA = "CUDA is not available on this machine (torch.cuda.is_available() is False)"
-
-
-def _param(case: BenchCase) -> object:
-    import torch
-
-    marks = [pytest.mark.benchmark(group=case.group, timer=SyncTimer(case.device))]
-    if case.device == "cuda":
-        marks.append(pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA))
-    if case.skip:
-        marks.append(pytest.mark.skip(reason=case.skip))
-    return pytest.param(case, id=case.id, marks=marks)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -42,20 +35,83 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames:
         return
     try:
-        cases = enumerate_cases(options_from_config(metafunc.config))
+        cases = enumerate_cases(SuiteOptions.from_pytest(metafunc.config))
     except ArchbenchError as err:
         raise pytest.UsageError(str(err)) from None
-    metafunc.parametrize("case", [_param(c) for c in cases])
+    params = []
+    for case in cases:
+        marks = [pytest.mark.benchmark(group=case.group, timer=SyncTimer(case.device))]
+        if case.device == "cuda" and not torch.cuda.is_available():
+            marks.append(pytest.mark.skip(reason="CUDA is not available on this machine"))
+        if case.skip:
+            marks.append(pytest.mark.skip(reason=case.skip))
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    metafunc.parametrize("case", params)
+
+
+def make_step(case: BenchCase) -> Callable[[], torch.Tensor]:
+    """The timed call of ``case``: a fixed random batch on the device, the network in the case's mode."""
+    device, dtype = torch.device(case.device), DTYPES[case.dtype]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(case.batch, *case.input_shape, generator=generator).to(device)
+    model = build_model(case.model).to(device)
+    if case.channels_last:
+        x, model = x.contiguous(memory_format=torch.channels_last), model.to(memory_format=torch.channels_last)
+    if case.compile:
+        torch._dynamo.reset()  # instances of one class would otherwise share dynamo's recompile budget
+    run: Any = torch.compile(model) if case.compile else model
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
+
+    if case.mode == "forward":
+        model.eval()
+
+        def forward() -> torch.Tensor:
+            with torch.inference_mode(), autocast():
+                return run(x)
+
+        return forward
+    model.train()
+    with torch.no_grad(), autocast():
+        classes = run(x).shape[-1]
+    y = torch.randint(0, classes, (case.batch,), generator=generator).to(device)
+    loss_fn, optimizer = loss_for(case.output), torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def train_step() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            loss = loss_fn(run(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.detach()
+
+    return train_step
 
 
 def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest) -> None:
-    """Time one network in one mode on one device at one batch size; see :mod:`archbench.bench.harness`."""
-    outcome = run_case(benchmark, case, options_from_config(request.config))
-    if outcome.status == "oom":
-        record_oom(
-            request.config,
-            {"name": request.node.name, "fullname": request.node.nodeid, "group": case.group,
-             "extra_info": outcome.extra_info, "error": outcome.error},
-        )
-        benchmark.skipped = True  # the row is recorded; no "fixture not used" warning
-        pytest.skip(outcome.error or "out of memory")
+    """Time one network in one mode on one device at one batch size."""
+    options = SuiteOptions.from_pytest(request.config)
+    threads = set_threads(options.threads)
+    peak = peak_for(request.config, case.device, case.dtype, threads)  # measured once per run, before timing
+    try:
+        result = benchmark(make_step(case))
+    except torch.OutOfMemoryError as err:
+        pytest.skip(f"out of memory at batch {case.batch} on {case.device}: {str(err).splitlines()[0]}")
+    if not bool(torch.isfinite(result.float()).all()):
+        raise ArchbenchError(f"{case.id}: the output is not finite, so its time is of NaN arithmetic; check the network.")
+    if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test
+        return
+    work = work_of(case.model, case.input_shape)
+    images_per_s = case.batch / benchmark.stats.stats.median
+    gflops = work.flops_per_image(case.mode) * images_per_s / 1e9
+    benchmark.extra_info.update(
+        model=case.model, mode=case.mode, device=case.device, dtype=case.dtype, batch=case.batch,
+        input_shape=list(case.input_shape), threads=threads, params=work.params, macs_per_image=work.macs_per_image,
+        flops_per_image=work.flops_per_image(case.mode), images_per_s=images_per_s, gflops_per_s=gflops,
+        channels_last=case.channels_last, compile=case.compile, status="ok",
+        pct_of_peak=round(100 * gflops / peak["gflops_per_s"], 1),
+    )  # fmt: skip
+    record_row(request.config, case.id, benchmark.extra_info)

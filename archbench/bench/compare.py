@@ -1,0 +1,105 @@
+"""``archbench compare OLD.json NEW.json``: did the change make it slower, at this machine's noise level?
+
+Per benchmark present in both files: the ratio of medians new / old with a 95% bootstrap confidence
+interval from the stored rounds (pytest-benchmark's ``--benchmark-json`` keeps every round in
+``stats.data``). The verdict is "slower" or "faster" only when the whole interval lies beyond the noise
+band (``noise``, 10% by default: two runs of the same code on a shared machine drift by that much between
+runs even when each run's rounds are tight), else "no change".
+
+Example:
+    >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
+    'slower'
+    >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.0, 1.1, 0.9] * 10)[1:], noise=0.1)
+    'no change'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from archbench.bench.results import read_json
+from archbench.errors import ArchbenchError
+
+RESAMPLES = 2000
+
+
+def ratio_interval(old: Sequence[float], new: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
+    """Ratio of medians new / old and its 95% bootstrap interval (rounds resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(old, dtype=float), np.asarray(new, dtype=float)
+    ratios = np.median(rng.choice(b, (RESAMPLES, b.size)), axis=1) / np.median(rng.choice(a, (RESAMPLES, a.size)), axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(np.median(b) / np.median(a)), float(low), float(high)
+
+
+def verdict(interval: tuple[float, float], noise: float) -> str:
+    """"slower" if the interval lies above 1 + noise, "faster" if below 1 / (1 + noise), else "no change"."""
+    low, high = interval
+    if low > 1 + noise:
+        return "slower"
+    if high < 1 / (1 + noise):
+        return "faster"
+    return "no change"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One benchmark in both files."""
+
+    name: str
+    old_median: float
+    new_median: float
+    ratio: float
+    low: float
+    high: float
+    verdict: str
+
+
+def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
+    out = {}
+    for entry in data["benchmarks"]:
+        rounds = entry["stats"].get("data")
+        name = entry.get("fullname", entry["name"])
+        if not isinstance(rounds, list) or not rounds or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in rounds
+        ):
+            raise ArchbenchError(f"{path}: benchmark {name!r} has no stored rounds (stats.data); write it with --benchmark-json.")
+        out[name] = rounds
+    return out
+
+
+def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[Comparison]:
+    """Compare every benchmark the two files share (see the module docstring).
+
+    Raises:
+        ArchbenchError: for a bad file or two files with no benchmark in common.
+    """
+    old_rounds, new_rounds = (_rounds(Path(p), read_json(p)) for p in (old, new))
+    common = [name for name in old_rounds if name in new_rounds]
+    if not common:
+        raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
+    out = []
+    for name in common:
+        ratio, low, high = ratio_interval(old_rounds[name], new_rounds[name])
+        out.append(Comparison(name, float(np.median(old_rounds[name])), float(np.median(new_rounds[name])),
+                              ratio, low, high, verdict((low, high), noise)))  # fmt: skip
+    return out
+
+
+def markdown(rows: Sequence[Comparison]) -> str:
+    """The comparison as a markdown table."""
+    from tabulate import tabulate
+
+    table = [(f"`{r.name.split('::')[-1]}`", f"{r.old_median * 1e3:.3f} ms", f"{r.new_median * 1e3:.3f} ms",
+              f"{r.ratio:.3f}", f"{r.low:.3f}–{r.high:.3f}", r.verdict) for r in rows]  # fmt: skip
+    return tabulate(table, headers=("benchmark", "old median", "new median", "new / old", "95% CI", "verdict"),
+                    tablefmt="github", disable_numparse=True)  # fmt: skip
+
+
+def fails(rows: Sequence[Comparison], threshold: float) -> list[Comparison]:
+    """Rows significantly slower (verdict "slower") by more than ``threshold`` (0.05 = 5%) at the interval's low end."""
+    return [r for r in rows if r.verdict == "slower" and r.low > 1 + threshold]
