@@ -173,11 +173,8 @@ def register_model(spec: ModelSpec) -> Callable[[Callable[..., nn.Module]], Call
         >>> @register_model(ModelSpec("tiny", (1, 4, 4), 10, "test", "a tiny net", 16))
         ... def tiny() -> nn.Module:
         ...     return nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
-<<<<<<< HEAD
         >>> get_model("tiny")[1].out_features
         10
-=======
->>>>>>> models
         >>> unregister_model("tiny")
     """
 
