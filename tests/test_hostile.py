@@ -145,7 +145,7 @@ def start_report(work: Path, *, tag: str = "new", delay: float = 0.0, umask: int
                 return real_write(path, data)
 
             runner.run_benchmarks = fake_bench
-            build._report_files = lambda results, out_dir, log: ({n: f"{tag} {n}\n" for n in REPORT_FILES}, [])
+            build._report_files = lambda results, out_dir, log, **_: ({n: f"{tag} {n}\n" for n in REPORT_FILES}, [])
             build.load_results = lambda path: BenchResults(Path(path), {}, {}, [])
             build.write_bytes = slow_write
             code = main(["report", "--out", str(work / "report"), "--quiet"])
