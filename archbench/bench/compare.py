@@ -3,8 +3,9 @@
 Per benchmark present in both files: the ratio of medians new / old with a 95% bootstrap confidence
 interval from the stored rounds (pytest-benchmark's ``--benchmark-json`` keeps every round in
 ``stats.data``). The verdict is "slower" or "faster" only when the whole interval lies beyond the noise
-band (``noise``, 10% by default: two runs of the same code on a shared machine drift by that much between
-runs even when each run's rounds are tight), else "no change".
+band, else "no change". The band is the larger of ``noise`` (10% by default: two runs of the same code on a
+shared machine drift by that much between runs even when each run's rounds are tight) and each run's own
+relative interquartile range (a run whose rounds scatter by 40% cannot tell a 20% change from load).
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -72,6 +73,11 @@ def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
     return out
 
 
+def _relative_iqr(rounds: Sequence[float]) -> float:
+    q1, q2, q3 = np.percentile(rounds, [25, 50, 75])
+    return float((q3 - q1) / q2)
+
+
 def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[Comparison]:
     """Compare every benchmark the two files share (see the module docstring).
 
@@ -84,9 +90,10 @@ def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
     out = []
     for name in common:
-        ratio, low, high = ratio_interval(old_rounds[name], new_rounds[name])
-        out.append(Comparison(name, float(np.median(old_rounds[name])), float(np.median(new_rounds[name])),
-                              ratio, low, high, verdict((low, high), noise)))  # fmt: skip
+        a, b = old_rounds[name], new_rounds[name]
+        ratio, low, high = ratio_interval(a, b)
+        band = max(noise, _relative_iqr(a), _relative_iqr(b))
+        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, verdict((low, high), band)))
     return out
 
 
