@@ -239,7 +239,7 @@ def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]
             spec = resolve_ref(label).spec
             if spec is None and options.input_size is None:
                 raise ArchbenchError(f"{label!r} is not a registered network; give its per-sample shape with --input-size.")
-            shape = options.input_size or (spec.bench_input_shape or spec.input_shape)
+            shape = (spec.bench_input_shape or spec.input_shape) if spec else options.input_size
             unit.append((label, tuple(shape), spec.output if spec else "logits"))
         units.append(unit)
     if pair:
