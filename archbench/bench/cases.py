@@ -215,7 +215,7 @@ def _batches(options: SuiteOptions, macs: int, device: str) -> tuple[int, ...]:
 def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]]:
     """Networks to run, as units (a comparison pair is one unit): (label, sample shape, output kind)."""
     from archbench.refs import resolve_ref
-    from archbench.registry import get_spec, list_models
+    from archbench.registry import list_models
 
     names: list[str] = []
     refs: list[str] = []
