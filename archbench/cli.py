@@ -222,6 +222,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     def quick_bench(path: Path) -> None:
         # pytest-benchmark's own tables go to stderr (or nowhere with --quiet); stdout stays for the summary.
         sink = io.StringIO() if args.quiet else sys.stderr
+        path.parent.mkdir(parents=True, exist_ok=True)  # run_benchmarks refuses a missing folder
         with contextlib.redirect_stdout(sink):
             code = run_benchmarks(device="cpu", max_time=args.bench_time, min_rounds=3, json_path=path,
                                   extra_args=["-q"])  # fmt: skip
