@@ -195,9 +195,14 @@ def _percent(text: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
-    from archbench.bench.compare import compare_files, fails, markdown
+    from archbench.bench.compare import compare_files, fails, machine_drift, markdown
 
+    from archbench.bench.results import read_json
+
+    drift = machine_drift(read_json(args.old), read_json(args.new))
     rows = compare_files(args.old, args.new, noise=args.noise)
+    if drift > args.noise:
+        print(f"The machine's measured peak moved by {drift:.0%} between the runs; changes within that are noise.\n")
     print(markdown(rows))
     slow = fails(rows, args.fail_on) if args.fail_on is not None else []
     for row in slow:
@@ -226,6 +231,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         # pytest-benchmark's own tables go to stderr (or nowhere with --quiet); stdout stays for the summary.
         # pytest-benchmark creates its storage folder (./.benchmarks) whatever the options: keep it out of sight.
         sink = io.StringIO() if args.quiet else sys.stderr
+        path.parent.mkdir(parents=True, exist_ok=True)  # run_benchmarks refuses a missing folder
         with contextlib.redirect_stdout(sink), tempfile.TemporaryDirectory() as storage:
             code = run_benchmarks(device="cpu", max_time=args.bench_time, min_rounds=3, json_path=path,
                                   extra_args=["-q", "--benchmark-quiet", f"--benchmark-storage=file://{storage}"])  # fmt: skip

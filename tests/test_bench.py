@@ -128,10 +128,11 @@ def test_pytest_benchmark_only_from_the_root_collects_and_records_the_peak(tmp_p
 # --- compare ------------------------------------------------------------------------------------------
 
 
-def _run_file(path: Path, rounds: dict[str, list[float]]) -> Path:
+def _run_file(path: Path, rounds: dict[str, list[float]], peak: float | None = None) -> Path:
     benchmarks = [{"name": n, "fullname": f"bench.py::{n}", "stats": {"median": sorted(r)[len(r) // 2], "data": r}}
                   for n, r in rounds.items()]  # fmt: skip
-    path.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks}))
+    info = {"archbench_peak": [{"device": "cpu", "dtype": "float32", "threads": 2, "gflops_per_s": peak}]} if peak else {}
+    path.write_text(json.dumps({"machine_info": info, "benchmarks": benchmarks}))
     return path
 
 
@@ -149,6 +150,10 @@ def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     assert main(["compare", str(old), str(new)]) == 0
     assert main(["compare", str(old), str(new), "--fail-on", "5%"]) == 1
     assert main(["compare", str(new), str(old), "--fail-on", "5%"]) == 0  # faster is not a failure
+    # the same 1.5x while the machine's measured peak halved between the runs: the machine, not the code
+    old = _run_file(tmp_path / "old.json", {"slow": base}, peak=100.0)
+    new = _run_file(tmp_path / "new.json", {"slow": [1.5 * t for t in base]}, peak=50.0)
+    assert [r.verdict for r in compare_files(old, new)] == ["no change"]
 
 
 def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

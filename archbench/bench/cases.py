@@ -215,7 +215,7 @@ def _batches(options: SuiteOptions, macs: int, device: str) -> tuple[int, ...]:
 def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]]:
     """Networks to run, as units (a comparison pair is one unit): (label, sample shape, output kind)."""
     from archbench.refs import resolve_ref
-    from archbench.registry import get_spec, list_models
+    from archbench.registry import list_models
 
     names: list[str] = []
     refs: list[str] = []
@@ -239,7 +239,7 @@ def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]
             spec = resolve_ref(label).spec
             if spec is None and options.input_size is None:
                 raise ArchbenchError(f"{label!r} is not a registered network; give its per-sample shape with --input-size.")
-            shape = options.input_size or (spec.bench_input_shape or spec.input_shape)
+            shape = (spec.bench_input_shape or spec.input_shape) if spec else options.input_size
             unit.append((label, tuple(shape), spec.output if spec else "logits"))
         units.append(unit)
     if pair:

@@ -3,8 +3,12 @@
 Per benchmark present in both files: the ratio of medians new / old with a 95% bootstrap confidence
 interval from the stored rounds (pytest-benchmark's ``--benchmark-json`` keeps every round in
 ``stats.data``). The verdict is "slower" or "faster" only when the whole interval lies beyond the noise
-band (``noise``, 10% by default: two runs of the same code on a shared machine drift by that much between
-runs even when each run's rounds are tight), else "no change".
+band, else "no change". The band is the larger of ``noise`` (10% by default: two runs of the same code on a
+shared machine drift by that much between runs even when each run's rounds are tight) and each run's own
+relative interquartile range (a run whose rounds scatter by 40% cannot tell a 20% change from load), and,
+when both files hold a measured peak for the same device, dtype and threads, by how much that peak moved
+between the runs (the machine itself was that much slower or faster: on a shared machine a second run of
+the same code can be 2× slower because of other processes, and the matmul peak shows it).
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -72,21 +76,45 @@ def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
     return out
 
 
+def _relative_iqr(rounds: Sequence[float]) -> float:
+    q1, q2, q3 = np.percentile(rounds, [25, 50, 75])
+    return float((q3 - q1) / q2)
+
+
+def machine_drift(old: dict, new: dict) -> float:
+    """How much the measured peak moved between two runs (0.5 = one run's machine was 1.5× faster), or 0."""
+    def peaks(data: dict) -> dict:
+        entries = data["machine_info"].get("archbench_peak")
+        entries = entries if isinstance(entries, list) else []
+        return {(p.get("device"), p.get("dtype"), p.get("threads")): p.get("gflops_per_s") for p in entries if isinstance(p, dict)}
+
+    drift = 0.0
+    a, b = peaks(old), peaks(new)
+    for key in a.keys() & b.keys():
+        x, y = a[key], b[key]
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x > 0 and y > 0:
+            drift = max(drift, max(x / y, y / x) - 1)
+    return drift
+
+
 def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[Comparison]:
     """Compare every benchmark the two files share (see the module docstring).
 
     Raises:
         ArchbenchError: for a bad file or two files with no benchmark in common.
     """
-    old_rounds, new_rounds = (_rounds(Path(p), read_json(p)) for p in (old, new))
+    old_data, new_data = read_json(old), read_json(new)
+    old_rounds, new_rounds = _rounds(Path(old), old_data), _rounds(Path(new), new_data)
+    noise = max(noise, machine_drift(old_data, new_data))
     common = [name for name in old_rounds if name in new_rounds]
     if not common:
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
     out = []
     for name in common:
-        ratio, low, high = ratio_interval(old_rounds[name], new_rounds[name])
-        out.append(Comparison(name, float(np.median(old_rounds[name])), float(np.median(new_rounds[name])),
-                              ratio, low, high, verdict((low, high), noise)))  # fmt: skip
+        a, b = old_rounds[name], new_rounds[name]
+        ratio, low, high = ratio_interval(a, b)
+        band = max(noise, _relative_iqr(a), _relative_iqr(b))
+        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, verdict((low, high), band)))
     return out
 
 

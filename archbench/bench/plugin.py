@@ -66,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _benchmarks_asked(config: pytest.Config) -> bool:
     if config.getoption("benchmark_only", False) or config.getoption("benchmark_enable", False):
         return True
+    if getattr(config, "args_source", None) != pytest.Config.ArgsSource.ARGS:  # testpaths: plain `pytest`
+        return False
     return any("benchmarks" in Path(str(arg).split("::")[0]).resolve().parts for arg in config.args)
 
 

@@ -192,4 +192,3 @@ def check_distinct(results: Sequence[BenchResults]) -> None:
             if key in seen:
                 raise ArchbenchError(f"{result.path} was given twice; give each benchmark file once.")
             seen[key] = result.path
-        # the same file twice has identical names: the loop above catches it on its first row

@@ -22,7 +22,7 @@ import torch
 
 from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
 from archbench.analysis.counts import count_macs
-from archbench.bench.results import BenchResults, BenchRow, load_results
+from archbench.bench.results import BenchResults, BenchRow, check_distinct, load_results
 from archbench.bench.scale import is_scale_results, load_scale
 from archbench.errors import ArchbenchError
 from archbench.registry import ModelSpec, get_model, get_spec, list_models
@@ -219,19 +219,19 @@ def _spread(row: BenchRow) -> str:
 def _speed_rows(rows: Sequence[BenchRow]) -> list[tuple[str, ...]]:
     out = []
     for r in sorted(rows, key=lambda r: (str(r.model), int(r.batch))):
-        if r.status != "ok":
-            out.append((f"`{r.model}`", str(r.batch), "out of memory", "", "", ""))
-            continue
-        out.append(
-            (
-                f"`{r.model}`",
-                str(r.batch),
-                seconds(r.median_s),
-                _spread(r),
-                f"{r.images_per_s:,.0f}",
-                f"{r.gflops_per_s:.2f}",
-            )
-        )
+        pct = r.extra_info.get("pct_of_peak")
+        out.append((f"`{r.model}`", str(r.batch), seconds(r.median_s), _spread(r), f"{r.images_per_s:,.0f}",
+                    f"{r.gflops_per_s:.2f}", f"{pct:.1f}%" if isinstance(pct, (int, float)) else ""))  # fmt: skip
+    return out
+
+
+def _peak_rows(results: Sequence[BenchResults]) -> list[tuple[str, ...]]:
+    out = []
+    for result in results:
+        for p in result.peaks:
+            theory = p.get("theoretical_gflops_per_s")
+            out.append((str(p.get("device")), str(p.get("dtype")), str(p.get("threads")), f"{p.get('matmul_gflops_per_s', 0):.1f}",
+                        f"{p.get('conv_gflops_per_s', 0):.1f}", f"{p.get('gflops_per_s', 0):.1f}", f"{theory:.1f}" if theory else "unknown"))  # fmt: skip
     return out
 
 
@@ -250,63 +250,52 @@ def _ratio_rows(rows: Sequence[BenchRow], ours: str, theirs: str) -> list[tuple[
 
 
 def _other_ratio_sections(results: Sequence[BenchResults]) -> list[str]:
-    """The BatchNorm micro-benchmark and the counter comparison, when the JSON has them."""
+    """The interleaved BatchNorm pair, the timer cross-check and the counter comparison, when the JSON has them."""
     parts = []
-    batchnorm, counting = [], []
-    for result in results:
-        for entry in result.other:
-            info, stats = entry.get("extra_info", {}), entry.get("stats", {})
-            group = str(entry.get("group", ""))
-            if group.startswith("batchnorm-fwd-bwd") and "impl" in info:
-                batchnorm.append((info, stats))
-            elif group.startswith("count-macs") and "method" in info:
-                counting.append((info, stats))
+    entries = [(e.get("extra_info") or {}, e.get("stats") or {}) for result in results for e in result.other]
+    batchnorm = [(str(i.get("device")), "×".join(map(str, i.get("shape", []))), seconds(i["ours_median_s"]),
+                  seconds(i["native_median_s"]), f"{i['ratio_to_native']:.2f}×") for i, _ in entries if "ratio_to_native" in i]  # fmt: skip
     if batchnorm:
-        medians = {(i.get("device"), i["impl"]): s["median"] for i, s in batchnorm}
-        rows = [
-            (device, str(batchnorm[0][0].get("shape", "")), seconds(medians[(device, "ours")]),
-             seconds(medians[(device, "native")]), f"{medians[(device, 'ours')] / medians[(device, 'native')]:.2f}×")
-            for device in sorted({d for d, _ in medians})
-            if (device, "ours") in medians and (device, "native") in medians
-        ]  # fmt: skip
-        parts.append(
-            "### Hand-written BatchNorm vs `nn.BatchNorm2d` (forward + backward)\n\n"
-            + table(rows, ("device", "shape", "ours", "native", "ours / native"))
-            + "\n"
-        )
+        parts.append("### Hand-written BatchNorm vs torch's (forward + backward, rounds interleaved A, B, A, B)\n\n"
+                     + table(batchnorm, ("device", "shape", "ours", "native", "ours / native")) + "\n")  # fmt: skip
+    cross = [(str(i.get("workload")), seconds(i["harness_median_s"]), seconds(i["torch_timer_median_s"]),
+              f"{i['ratio_to_torch_timer']:.3f}") for i, _ in entries if "ratio_to_torch_timer" in i]  # fmt: skip
+    if cross:
+        parts.append("### The harness against `torch.utils.benchmark` (same step, same threads)\n\n"
+                     + table(cross, ("workload", "pytest-benchmark", "torch.utils.benchmark", "ratio")) + "\n")  # fmt: skip
+    counting = {i["method"]: (s["median"], i.get("macs")) for i, s in entries if "method" in i and "median" in s}
     if counting:
-        by_method = {i["method"]: (s["median"], i.get("cold_s"), i.get("macs")) for i, s in counting}
-        base = by_method.get("analytic")
-        rows = [
-            (method, seconds(warm), seconds(cold) if cold else "", integer(macs) if macs else "",
-             f"{warm / base[0]:.1f}×" if base else "", f"{cold / base[1]:.1f}×" if base and cold and base[1] else "")
-            for method, (warm, cold, macs) in by_method.items()
-        ]  # fmt: skip
-        parts.append(
-            "### Counting MACs of ResNet-18 at 1×3×224×224\n\n"
-            + table(rows, ("method", "warm median", "cold (first use)", "conv+linear MACs", "warm / analytic", "cold / analytic"))
-            + "\n"
-        )
+        base = counting.get("analytic", (None,))[0]
+        rows = [(m, seconds(t), integer(macs) if macs else "", f"{t / base:.1f}×" if base else "") for m, (t, macs) in counting.items()]
+        parts.append("### Counting MACs of ResNet-18 at 1×3×224×224\n\n"
+                     + table(rows, ("method", "median", "conv+linear MACs", "time / analytic")) + "\n")  # fmt: skip
     return parts
 
 
 def speed_markdown(results: Sequence[BenchResults], out_dir: Path) -> tuple[str, bytes | None, bytes | None]:
     """Speed tables per device and mode, the ratio tables, and the two plots (None when there is no data)."""
+    check_distinct(results)
     rows = [r for result in results for r in result.rows]
     sources = ", ".join(f"`{_relative(result.path, out_dir)}`" for result in results)
     parts = [
         "# Speed\n",
         f"From {sources}. Median time per call with its spread (half the interquartile range), images/s = "
         "batch / median, GFLOP/s = FLOPs per image × images/s (forward: 2 × MACs; train step: forward + "
-        "backward FLOPs from `FlopCounterMode`). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
+        "backward FLOPs from `FlopCounterMode`), % of peak = GFLOP/s over the run's measured peak (best of large "
+        "matmuls and a large 3×3 convolution at the same dtype and threads; theoretical = FMA lanes × 2 × 2 FMA "
+        "units × threads × clock). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
     ]
+    peaks = _peak_rows(results)
+    if peaks:
+        parts.append("## Measured peak\n\n" + table(peaks, ("device", "dtype", "threads", "matmul GFLOP/s", "conv GFLOP/s",
+                                                             "peak GFLOP/s", "theoretical")) + "\n")  # fmt: skip
     groups: dict[tuple[str, str, str], list[BenchRow]] = defaultdict(list)
     for r in rows:
         groups[(r.device, r.dtype, r.mode)].append(r)
     for (device, dtype, mode), group in sorted(groups.items()):
         threads = sorted({r.threads for r in group})
         parts.append(f"## {mode} on {device} ({dtype}, {', '.join(map(str, threads))} threads)\n")
-        parts.append(table(_speed_rows(group), ("network", "batch", "median", "spread", "images/s", "GFLOP/s")) + "\n")
+        parts.append(table(_speed_rows(group), ("network", "batch", "median", "spread", "images/s", "GFLOP/s", "% of peak")) + "\n")
     comparisons = [
         ("Hand-written BatchNorm network vs torch's (`lenet5_bn` / `lenet5_bn_torch`)", "lenet5_bn", "lenet5_bn_torch"),
         ("Our ResNet-18 vs torchvision's (same weights layout, 3×224×224)", "resnet18(variant=torchvision)",
