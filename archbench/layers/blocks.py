@@ -277,7 +277,7 @@ class NiNBlock(nn.Sequential):
         )
 
 
-class ConvUnit(nn.Module):
+class ConvUnit(nn.Sequential):
     """Convolution then ReLU; with ``norm``, torchvision's ``BasicConv2d`` (bias-free conv, BatchNorm eps 1e-3).
 
     Example:
@@ -288,13 +288,13 @@ class ConvUnit(nn.Module):
     def __init__(
         self, in_channels: int, out_channels: int, kernel: int, *, stride: int = 1, padding: int = 0, norm: bool = False
     ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=not norm)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001) if norm else nn.Identity()
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            conv=nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=not norm)
+        )
+        if norm:
+            layers["bn"] = nn.BatchNorm2d(out_channels, eps=0.001)
+        layers["relu"] = nn.ReLU(inplace=True)
+        super().__init__(layers)
 
 
 class Inception(nn.Module):
