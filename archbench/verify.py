@@ -192,8 +192,9 @@ def torchvision_checks(models: list[str] | None = None, seed: int = 0) -> list[C
         meta = torchvision.models.get_model_weights(tv_name).DEFAULT.meta
         params = count_params(ours)
         macs = count_macs(ours, (1, *IMAGENET_INPUT)).total
-        torch.manual_seed(seed)
-        theirs = torchvision.models.get_model(tv_name, **_TORCHVISION_OPTIONS.get(tv_name, {})).eval()
+        with torch.device("meta"):
+            theirs = torchvision.models.get_model(tv_name, **_TORCHVISION_OPTIONS.get(tv_name, {})).eval()
+        _random_state(theirs.to_empty(device="cpu"), seed)
         same = keys_and_shapes == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
         same = same and list(keys_and_shapes) == list(theirs.state_dict())
         ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)  # meta tensors replaced by theirs
@@ -214,6 +215,28 @@ def torchvision_checks(models: list[str] | None = None, seed: int = 0) -> list[C
                   error <= tolerance, f"max |Δ| {error:.2e}", f"≤ {tolerance:.1e}", error),
         ]  # fmt: skip
     return rows
+
+
+def _random_state(model: nn.Module, seed: int) -> None:
+    """Seeded random parameters and plausible BatchNorm statistics, filled in place (cheaper than ``reset``).
+
+    Weights are uniform in ±1/√fan_in (PyTorch's default scale), so activations neither vanish nor explode.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict(keep_vars=True).items():
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "running_var":
+                tensor.uniform_(0.5, 1.5, generator=generator)
+            elif leaf == "num_batches_tracked":
+                tensor.zero_()
+            elif tensor.dim() > 1:
+                bound = tensor[0].numel() ** -0.5
+                tensor.uniform_(-bound, bound, generator=generator)
+            elif leaf == "weight":  # a BatchNorm's scale
+                tensor.uniform_(0.5, 1.5, generator=generator)
+            else:  # biases, BatchNorm shifts and running means
+                tensor.uniform_(-0.1, 0.1, generator=generator)
 
 
 #: Options of torchvision builders for the form we match (GoogLeNet: the published weights drop the aux heads).

@@ -83,7 +83,7 @@ def test_speed_tables_come_from_the_json(report: report_build.Report) -> None:
 
 def test_networks_table_values(report: report_build.Report) -> None:
     text = (report.out_dir / "networks.md").read_text()
-    # lenet5: params 61,706 (closed form in tests/test_models.py), MACs 416,520, FLOPs 833,040, 400 features
+    # lenet5: params 61,706 and MACs 416,520 (closed forms in archbench/models/lenet.py), FLOPs 833,040, 400 features
     row = next(line for line in text.splitlines() if line.startswith("| [`lenet5`]"))
     assert all(v in row for v in ("61,706", "416,520", "833,040", "400", "seed 000"))
     vgg16 = next(line for line in text.splitlines() if line.startswith("| [`vgg16`]"))

@@ -42,6 +42,25 @@ class SimpleResidualBlock(nn.Module):
         return self.relu(x + y)
 
 
+def _shortcut(
+    block: nn.Module, in_channels: int, out_channels: int, project: bool, stride: int, *, bias: bool, norm: bool
+) -> nn.Module | None:
+    """A residual block's shortcut: ``None`` (identity) or a strided 1×1 projection, then BatchNorm if ``norm``.
+
+    Raises:
+        ValueError: if the block changes channels or size but has no projection.
+    """
+    if not project:
+        if in_channels != out_channels or stride != 1:
+            raise ValueError(
+                f"{type(block).__name__}({in_channels} -> {out_channels}, stride={stride}) changes the shape, so the "
+                "identity shortcut cannot be added; pass use_1x1conv=True."
+            )
+        return None
+    projection = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=bias)
+    return nn.Sequential(projection, nn.BatchNorm2d(out_channels)) if norm else projection
+
+
 class Residual(nn.Module):
     """ResNet basic block: conv3×3-BN-ReLU-conv3×3-BN, plus a shortcut, then ReLU.
 
@@ -77,22 +96,12 @@ class Residual(nn.Module):
         shortcut_norm: bool = False,
     ) -> None:
         super().__init__()
-        if not use_1x1conv and (in_channels != out_channels or stride != 1):
-            raise ValueError(
-                f"Residual({in_channels}, {out_channels}, stride={stride}) changes the shape, so the identity "
-                "shortcut cannot be added; pass use_1x1conv=True."
-            )
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=bias)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=bias)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample: nn.Module | None = None
-        if use_1x1conv:
-            projection = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=bias)
-            self.downsample = (
-                nn.Sequential(projection, nn.BatchNorm2d(out_channels)) if shortcut_norm else projection
-            )
+        self.downsample = _shortcut(self, in_channels, out_channels, use_1x1conv, stride, bias=bias, norm=shortcut_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.bn1(self.conv1(x)))
@@ -134,11 +143,6 @@ class Bottleneck(nn.Module):
     ) -> None:
         super().__init__()
         out_channels = width * self.expansion
-        if not use_1x1conv and (in_channels != out_channels or stride != 1):
-            raise ValueError(
-                f"Bottleneck({in_channels}, {width}, stride={stride}) changes the shape, so the identity "
-                "shortcut cannot be added; pass use_1x1conv=True."
-            )
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=bias)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=bias)
@@ -146,12 +150,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=bias)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample: nn.Module | None = None
-        if use_1x1conv:
-            projection = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=bias)
-            self.downsample = (
-                nn.Sequential(projection, nn.BatchNorm2d(out_channels)) if shortcut_norm else projection
-            )
+        self.downsample = _shortcut(self, in_channels, out_channels, use_1x1conv, stride, bias=bias, norm=shortcut_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.bn1(self.conv1(x)))
@@ -277,7 +276,7 @@ class NiNBlock(nn.Sequential):
         )
 
 
-class ConvUnit(nn.Module):
+class ConvUnit(nn.Sequential):
     """Convolution then ReLU; with ``norm``, torchvision's ``BasicConv2d`` (bias-free conv, BatchNorm eps 1e-3).
 
     Example:
@@ -288,13 +287,13 @@ class ConvUnit(nn.Module):
     def __init__(
         self, in_channels: int, out_channels: int, kernel: int, *, stride: int = 1, padding: int = 0, norm: bool = False
     ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=not norm)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001) if norm else nn.Identity()
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            conv=nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=not norm)
+        )
+        if norm:
+            layers["bn"] = nn.BatchNorm2d(out_channels, eps=0.001)
+        layers["relu"] = nn.ReLU(inplace=True)
+        super().__init__(layers)
 
 
 class Inception(nn.Module):
