@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import archbench
+from registered import registered
 from archbench import estimate_memory, measure_memory
 from archbench.bench.memory import peak_memory_during
 from archbench.cli import main
@@ -25,21 +26,6 @@ MiB = 1 << 20
 def _per_sample(name: str) -> tuple[int, ...]:
     spec = archbench.get_spec(name)
     return spec.bench_input_shape or spec.input_shape
-
-
-def _meta_params(name: str) -> int:
-    with torch.device("meta"):
-        return sum(p.numel() for p in archbench.get_model(name).parameters())
-
-
-def _registered(limit: int, pixels: int = 50_000) -> list:
-    """Every registered network; those over ``limit`` parameters or ``pixels`` input values a sample are slow."""
-    return [
-        pytest.param(name, marks=pytest.mark.slow)
-        if _meta_params(name) > limit or torch.Size(_per_sample(name)).numel() > pixels
-        else name
-        for name in archbench.list_models()
-    ]
 
 
 def _bytes(tensors) -> int:
@@ -115,7 +101,7 @@ def test_the_model_is_left_as_it_was() -> None:
 
 # ------------------------------------------------------------------------------------------- activations
 @pytest.mark.parametrize("batch", [2, 3])
-@pytest.mark.parametrize("name", _registered(limit=12_000_000))
+@pytest.mark.parametrize("name", registered(limit=12_000_000))
 def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
     model = archbench.get_model(name)
     shape = (batch, *_per_sample(name))
@@ -178,13 +164,13 @@ def _check_peaks(name: str, batch: int, optimizer: str) -> None:
     assert measured.peak_inference_between_ops <= predicted.peak_inference * 1.001 <= measured.peak_inference * 1.002
 
 
-@pytest.mark.parametrize("name", _registered(limit=1_000_000))
+@pytest.mark.parametrize("name", registered(limit=1_000_000))
 def test_peak_train_at_batch_2(name: str) -> None:
     _check_peaks(name, 2, "momentum")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", _registered(limit=1_000_000))
+@pytest.mark.parametrize("name", registered(limit=1_000_000))
 def test_peak_train_at_batch_32(name: str) -> None:
     _check_peaks(name, 32, "adam")
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import archbench
+from registered import registered
 from archbench.analysis import check_input, check_outputs, output_kind
 
 
@@ -67,7 +68,7 @@ def test_batch_mixing_reshape_is_caught() -> None:
     assert "mixes samples" in result.message
 
 
-@pytest.mark.parametrize("name", archbench.list_models())
+@pytest.mark.parametrize("name", registered())
 def test_registered_networks_emit_what_their_loss_expects(name: str) -> None:
     spec = archbench.get_spec(name)
     loss = "cross_entropy" if spec.output == "logits" else "nll"

@@ -181,11 +181,18 @@ class Work:
 
 
 @functools.lru_cache(maxsize=None)
+def _meta_model(model: str) -> nn.Module:
+    """The network built on the meta device: shapes and counts only, no weights allocated (cached)."""
+    with torch.device("meta"):
+        return build_model(model)
+
+
+@functools.lru_cache(maxsize=None)
 def work_of(model: str, input_shape: tuple[int, ...]) -> Work:
     """The :class:`Work` of a case's network; backward MACs from ``FlopCounterMode`` (cached)."""
     from archbench.analysis.counts import count_macs
 
-    counted = count_macs(build_model(model), (1, *input_shape), method="analytic", backward=True)
+    counted = count_macs(_meta_model(model), (1, *input_shape), method="analytic", backward=True)
     backward = counted.backward or 0
     return Work(counted.params, counted.total, 2 * (counted.total + backward))
 
@@ -194,13 +201,13 @@ def work_of(model: str, input_shape: tuple[int, ...]) -> Work:
 def _forward_macs(model: str, input_shape: tuple[int, ...]) -> int:
     from archbench.analysis.counts import count_macs
 
-    return count_macs(build_model(model), (1, *input_shape), method="analytic").total
+    return count_macs(_meta_model(model), (1, *input_shape), method="analytic").total
 
 
 @functools.lru_cache(maxsize=None)
 def _needs_batch_of_two(model: str) -> bool:
     """A training step of a network with a BatchNorm over features is undefined at batch 1."""
-    return any(isinstance(m, nn.BatchNorm1d) or getattr(m, "num_dims", None) == 2 for m in build_model(model).modules())
+    return any(isinstance(m, nn.BatchNorm1d) or getattr(m, "num_dims", None) == 2 for m in _meta_model(model).modules())
 
 
 def _batches(options: SuiteOptions, macs: int, device: str) -> tuple[int, ...]:
