@@ -57,7 +57,8 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
 from archbench.analysis.shapes import conv_output_shape, pool_output_shape
-from archbench.analysis.summary import Shape, _first_tensor, _model_device, resolve_model
+from archbench.analysis.summary import Shape, _model_device, resolve_model
+from archbench.analysis.trace import eval_mode, first_tensor, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
 
 METHODS = ("analytic", "fvcore", "torch")
@@ -106,10 +107,13 @@ class MacCount:
         layers: one row per leaf-module call and per block-level add/concat, in call order.
         params: parameters of the whole model.
         other_ops: ``{kind: ops}`` tallied apart from ``total`` (see the module docstring).
-        meta_fallback: modules that had no rule and were run on the meta device (analytic only).
+        meta_fallback: modules that had no rule and were run on the meta device under the operator-level
+            counter (analytic only).
         backward: conv + linear MACs of the backward pass measured by ``FlopCounterMode``
             (only with ``backward=True``; the input needs no gradient, so the first layer's input
             gradient is skipped, as in training).
+        complete: True when every operator or module seen was counted or is known to do no MACs.
+        uncounted: ``{operator or module: times seen}`` for what had no formula; empty when complete.
     """
 
     method: str
@@ -121,6 +125,8 @@ class MacCount:
     other_ops: dict[str, int] = field(default_factory=dict)
     meta_fallback: tuple[str, ...] = ()
     backward: int | None = None
+    complete: bool = True
+    uncounted: dict[str, int] = field(default_factory=dict)
 
     @property
     def flops(self) -> int:
@@ -343,6 +349,7 @@ class _Tally:
     def __init__(self) -> None:
         self.rows: list[LayerCount] = []
         self.fallback: list[str] = []
+        self.uncounted: Counter[str] = Counter()
 
     def visit(self, module: nn.Module, name: str, shape: Shape) -> Shape:
         """Output shape of ``module`` on ``shape``; records its rows."""
@@ -388,48 +395,84 @@ class _Tally:
         return out
 
     def meta_forward(self, module: nn.Module, name: str, shape: Shape) -> Shape:
-        """No rule: run ``module`` on the meta device and count its leaf children at the shapes they saw."""
+        """No rule: run ``module`` on the meta device under an :class:`~archbench.analysis.ops.OpCounter`.
+
+        Sub-modules with a rule are counted by their rule at the shapes they saw (their operators are
+        muted); every other operator is counted by its formula and booked to the innermost module running
+        it; operators with no formula land in :attr:`uncounted`. Each row carries the real output shape.
+        """
         from torch.func import functional_call
 
+        from archbench.analysis.ops import OpCounter
+
         self.fallback.append(name or type(module).__name__)
-        calls: list[tuple[str, nn.Module, Shape]] = []
-        handles = [
-            sub.register_forward_pre_hook(functools.partial(_record_call, calls, _join(name, sub_name)))
-            for sub_name, sub in module.named_modules()
-            if sub_name and next(sub.children(), None) is None
-        ]
+        counter = OpCounter()
+        stack: list[tuple[str, str, int, Shape]] = []  # (owner before, how, macs before, input shape)
+
+        def ruled(sub: nn.Module) -> LeafRule | None:
+            kind, rule = _rule_for(type(sub))
+            if kind == "leaf":
+                return rule
+            return _norm_rule if kind is None and _looks_like_norm(sub) else None
+
+        def pre(sub_name: str, sub: nn.Module, args: tuple) -> None:
+            tensor = first_tensor(args)
+            sub_shape = tuple(tensor.shape) if tensor is not None else ()
+            rule = ruled(sub) if tensor is not None else None
+            if rule is not None:
+                counter.muted += 1
+            stack.append((counter.owner, "rule" if rule else "ops", counter.macs[sub_name], sub_shape))
+            counter.owner = sub_name
+
+        def post(sub_name: str, sub: nn.Module, _args: tuple, output: object) -> None:
+            owner, how, before, sub_shape = stack.pop()
+            counter.owner = owner
+            if how == "rule":
+                counter.muted -= 1
+                self.leaf(sub, sub_name, sub_shape, ruled(sub), "meta")
+                return
+            own = counter.macs[sub_name] - before
+            if own or next(sub.children(), None) is None:
+                out = first_tensor(output)
+                params = sum(p.numel() for p in sub.parameters(recurse=False))
+                out_shape = tuple(out.shape) if out is not None else ()
+                self.rows.append(LayerCount(sub_name, type(sub).__name__, out_shape, params, own, 0, "", "ops"))
+
+        handles = []
+        for sub_name, sub in module.named_modules():
+            if sub_name:
+                full = _join(name, sub_name)
+                handles.append(sub.register_forward_pre_hook(functools.partial(pre, full)))
+                handles.append(sub.register_forward_hook(functools.partial(post, full)))
         tensors = chain(module.named_parameters(), module.named_buffers())
         state = {k: torch.empty_like(v, device="meta") for k, v in tensors}  # shapes only, nothing copied
         dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.get_default_dtype())
-        was_training = module.training
-        module.eval()
+        counter.owner = name
         try:
-            with torch.no_grad():
+            with eval_mode(module), torch.no_grad(), counter:
                 output = functional_call(module, state, (torch.empty(shape, device="meta", dtype=dtype),))
-        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ShapeError(
                 f"Module {name or '(model)'!r} ({type(module).__name__}) has no counting rule and fails on a "
                 f"meta-device input of shape {shape}: {first_line}."
             ) from None
         finally:
-            module.train(was_training)
             for handle in handles:
                 handle.remove()
-        for sub_name, sub, sub_shape in calls:
-            kind, rule = _rule_for(type(sub))
-            if kind != "leaf" and _looks_like_norm(sub):
-                kind, rule = "leaf", _norm_rule
-            if kind != "leaf":  # a leaf with no rule: its own work is unknown to this counter
-                self.fallback.append(sub_name)
-                rule = _free_rule
-            self.leaf(sub, sub_name, sub_shape, rule, "meta")
-        out = _first_tensor(output)
-        return tuple(out.shape) if out is not None else ()
+        out = first_tensor(output)
+        out_shape = tuple(out.shape) if out is not None else ()
+        if counter.macs[name]:  # work the module does itself, in functional calls
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            self.rows.append(
+                LayerCount(name, type(module).__name__, out_shape, params, counter.macs[name], 0, "", "ops")
+            )
+        self.uncounted.update(counter.uncounted)
+        return out_shape
 
 
 def _record_call(calls: list, name: str, module: nn.Module, args: tuple) -> None:
-    tensor = _first_tensor(args)
+    tensor = first_tensor(args)
     calls.append((name, module, tuple(tensor.shape) if tensor is not None else ()))
 
 
@@ -540,6 +583,8 @@ def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
         params=count_params(model),
         other_ops=dict(sorted(other.items())),
         meta_fallback=tuple(tally.fallback),
+        complete=not tally.uncounted,
+        uncounted=dict(tally.uncounted),
     )
 
 
@@ -549,8 +594,7 @@ def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
 
 
 def _example_input(model: nn.Module, shape: Shape) -> torch.Tensor:
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
-    return torch.zeros(shape, device=_model_device(model), dtype=dtype)
+    return torch.zeros(shape, device=_model_device(model), dtype=model_dtype(model))
 
 
 @dataclass(frozen=True)
@@ -580,11 +624,11 @@ class _Watch:
         self._handles.append(model.register_forward_hook(self._root))
 
     def _record(self, name: str, module: nn.Module, _args: tuple, output: object) -> None:
-        self.calls.append(_Call(name, module, _first_tensor(output), name not in self._seen))
+        self.calls.append(_Call(name, module, first_tensor(output), name not in self._seen))
         self._seen.add(name)
 
     def _root(self, _module: nn.Module, _args: tuple, output: object) -> None:
-        self.output = _first_tensor(output)
+        self.output = first_tensor(output)
 
     @property
     def output_shape(self) -> Shape:
@@ -669,7 +713,7 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
                 output = model(x)
             forward_flops = counter.get_total_flops()
             by_module = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
-            out = _first_tensor(output)
+            out = first_tensor(output)
             if backward and params and out is not None and out.requires_grad:
                 # autograd.grad, not .backward(): the model's .grad fields stay as they were
                 torch.autograd.grad(out.float().sum(), params, allow_unused=True)
