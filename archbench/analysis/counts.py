@@ -489,6 +489,11 @@ def _looks_like_norm(module: nn.Module) -> bool:
     )
 
 
+def _is_norm(module: nn.Module) -> bool:
+    kind, rule = _rule_for(type(module))
+    return rule is _norm_rule or (kind is None and _looks_like_norm(module))
+
+
 # A block rule composes its children: (module, name, input shape, tally) -> output shape.
 BlockRule = Callable[[nn.Module, str, Shape, _Tally], Shape]
 
@@ -684,47 +689,90 @@ def _count_fvcore(model: nn.Module, shape: Shape) -> MacCount:
     layers = []
     for call in watch.calls:
         ops = by_module.get(call.name, Counter()) if call.first else Counter()
-        others = {op: n for op, n in ops.items() if op not in FVCORE_MAC_OPS and n}
-        macs = sum(n for op, n in ops.items() if op in FVCORE_MAC_OPS)
+        others = {op: int(n) for op, n in ops.items() if op not in FVCORE_MAC_OPS and n}
+        macs = sum(int(n) for op, n in ops.items() if op in FVCORE_MAC_OPS)
         layers.append(_layer(call, macs, "fvcore", sum(others.values()), ", ".join(sorted(others))))
     totals = by_module.get("", Counter())
+
+    def macs_of(module_name: str) -> int:
+        return sum(int(n) for op, n in by_module.get(module_name, Counter()).items() if op in FVCORE_MAC_OPS)
+
+    layers += _block_rows(model, macs_of, "fvcore")
+    uncounted = {op: n for op, n in sorted(analysis.unsupported_ops().items()) if not _fvcore_op_is_free(op)}
     return MacCount(
         method="fvcore",
         input_shape=shape,
         output_shape=watch.output_shape,
-        total=sum(n for op, n in totals.items() if op in FVCORE_MAC_OPS),
+        total=macs_of(""),
         layers=tuple(layers),
         params=count_params(model),
-        other_ops={op: n for op, n in sorted(totals.items()) if op not in FVCORE_MAC_OPS},
+        other_ops={op: int(n) for op, n in sorted(totals.items()) if op not in FVCORE_MAC_OPS},
+        complete=not uncounted,
+        uncounted=uncounted,
     )
+
+
+def _block_rows(model: nn.Module, macs_of: Callable[[str], int], counted_by: str) -> list[LayerCount]:
+    """Rows for the work a block does itself in functional calls (its MACs beyond its children's)."""
+    rows = []
+    for module_name, module in model.named_modules():
+        children = [_join(module_name, child) for child, _ in module.named_children()]
+        own = macs_of(module_name) - sum(macs_of(child) for child in children) if children else 0
+        if own:
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows.append(LayerCount(module_name, type(module).__name__, (), params, own, 0, "", counted_by))
+    return rows
+
+
+def _fvcore_op_is_free(op: str) -> bool:
+    """An fvcore "unsupported" operator (``aten::softmax``) that does no multiply-accumulates."""
+    from archbench.analysis.ops import is_free
+
+    namespace, _, name = op.partition("::")
+    packet = getattr(getattr(torch.ops, namespace, None), name, None) if name else None
+    if packet is None:
+        return False
+    return any(is_free(getattr(packet, overload)) for overload in packet.overloads())
 
 
 def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> MacCount:
     """torch.utils.flop_counter.FlopCounterMode: one forward (and backward) pass; 2 FLOPs per MAC."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from archbench.analysis.ops import EXTRA_FORMULAS
+
     x = _example_input(model, shape)
     params = [p for p in model.parameters() if p.requires_grad]
+    root = type(model).__name__
+    norms = {_join(root, n) for n, m in model.named_modules() if n and _is_norm(m)}
+
+    def norm_flops(counter: FlopCounterMode) -> int:
+        """A hand-written BatchNorm's reductions (``bmm`` inside) are normalisation work, not MACs."""
+        return sum(sum(v.values()) for k, v in counter.get_flop_counts().items() if k in norms)
+
     was_training = model.training
     model.eval()
     try:
-        with _Watch(model) as watch, FlopCounterMode(display=False) as counter:
-            with torch.set_grad_enabled(backward):
-                output = model(x)
-            forward_flops = counter.get_total_flops()
+        # grad is on in both cases, so the forward takes the same (non-fused) path with and without backward
+        with _Watch(model) as watch, FlopCounterMode(
+            display=False, custom_mapping=EXTRA_FORMULAS
+        ) as counter, torch.enable_grad():
+            output = model(x)
+            forward_flops = counter.get_total_flops() - norm_flops(counter)
             by_module = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
             out = first_tensor(output)
             if backward and params and out is not None and out.requires_grad:
                 # autograd.grad, not .backward(): the model's .grad fields stay as they were
                 torch.autograd.grad(out.float().sum(), params, allow_unused=True)
-            backward_flops = counter.get_total_flops() - forward_flops
+            backward_flops = counter.get_total_flops() - norm_flops(counter) - forward_flops
     finally:
         model.train(was_training)
-    root = type(model).__name__
-    layers = tuple(
-        _layer(call, by_module.get(f"{root}.{call.name}", 0) // 2 if call.first else 0, "torch")
-        for call in watch.calls
-    )
+
+    def macs_of(module_name: str) -> int:
+        return by_module.get(_join(root, module_name) if module_name else root, 0) // 2
+
+    layers = [_layer(call, macs_of(call.name) if call.first else 0, "torch") for call in watch.calls]
+    layers = tuple(layers + _block_rows(model, macs_of, "torch"))
     return MacCount(
         method="torch",
         input_shape=shape,

@@ -24,9 +24,18 @@ from collections import Counter
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
+from torch.utils.flop_counter import flop_registry, sdpa_backward_flop, sdpa_flop
 
 aten = torch.ops.aten
+
+#: Formulas torch registers for other backends, applied to the CPU one too (its fused attention).
+EXTRA_FORMULAS = {
+    aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: sdpa_backward_flop,
+}
+for _formula in EXTRA_FORMULAS.values():  # already shape-wrapped: FlopCounterMode must not wrap them again
+    _formula._get_raw = True
+FORMULAS = {**flop_registry, **EXTRA_FORMULAS}
 
 #: aten operators (overload packets, by name) that do no multiply-accumulates beyond pointwise work.
 FREE_OPS = frozenset(
@@ -89,14 +98,14 @@ class OpCounter(TorchDispatchMode):
         if self.muted:
             return func(*args, **kwargs)
         packet = func._overloadpacket
-        if packet not in flop_registry and not is_free(func):
+        if packet not in FORMULAS and not is_free(func):
             with self:
                 out = func.decompose(*args, **kwargs)
             if out is not NotImplemented:
                 return out
         out = func(*args, **kwargs)
-        if packet in flop_registry:
-            self.macs[self.owner] += flop_registry[packet](*args, **kwargs, out_val=out) // 2
+        if packet in FORMULAS:
+            self.macs[self.owner] += FORMULAS[packet](*args, **kwargs, out_val=out) // 2
         elif not is_free(func):
             self.uncounted[_op_name(func)] += 1
         return out
