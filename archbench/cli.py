@@ -108,6 +108,14 @@ def cmd_flops(args: argparse.Namespace) -> int:
     from archbench.analysis.counts import count_macs
 
     ref, shape = _resolve_cli_model(args)
+    if args.method == "all":
+        results = [count_macs(ref.module, shape, method) for method in ("analytic", "fvcore", "torch")]
+        print(f"{ref.label}: input {_fmt_shape(shape)}, conv+linear MACs by three counters")
+        rows = [(r.method, f"{r.total:,}", "yes" if r.complete else f"no: {_uncounted(r)}") for r in results]
+        print(tabulate(rows, headers=("counter", "MACs", "complete"), disable_numparse=True))
+        if len({r.total for r in results}) > 1:
+            print("warning: the counters disagree", file=sys.stderr)
+        return 0
     result = count_macs(ref.module, shape, args.method, backward=args.backward)
     table = [
         (
@@ -137,7 +145,14 @@ def cmd_flops(args: argparse.Namespace) -> int:
             f"backward MACs (FlopCounterMode): {result.backward:,}; "
             f"convention 2 × forward: {result.backward_convention:,}"
         )
+    if not result.complete:
+        print(f"warning: incomplete count, no formula for {_uncounted(result)}", file=sys.stderr)
     return 0
+
+
+def _uncounted(result: object) -> str:
+    """``"aten::lstm ×2, Foo ×1"``: what a :class:`MacCount` could not count."""
+    return ", ".join(f"{op} ×{n}" for op, n in result.uncounted.items())
 
 
 def cmd_bottleneck(args: argparse.Namespace) -> int:
@@ -416,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("flops", help="conv + linear MACs and parameters per layer (analytic, fvcore or torch)")
     _add_model_arguments(p)
-    p.add_argument("--method", choices=("analytic", "fvcore", "torch"), default="analytic", help="counter")
+    p.add_argument(
+        "--method", choices=("analytic", "fvcore", "torch", "all"), default="analytic", help="counter (all: compare)"
+    )
     p.add_argument("--backward", action="store_true", help="also count the backward pass (FlopCounterMode)")
     p.set_defaults(func=cmd_flops)
 
@@ -427,7 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive, default=28, help="input height and width (28)")
     p.add_argument("--kernel", type=_positive, default=5, help="odd kernel size of the large conv (5)")
     p.add_argument("--batch", type=_positive, default=1, help="batch size (1)")
-    p.add_argument("--method", choices=("analytic", "fvcore", "torch"), default="analytic", help="counter")
+    p.add_argument(
+        "--method", choices=("analytic", "fvcore", "torch", "all"), default="analytic", help="counter (all: compare)"
+    )
     p.set_defaults(func=cmd_bottleneck)
 
     p = sub.add_parser("bench", help="time forward passes and training steps of the networks (pytest-benchmark)")

@@ -57,7 +57,8 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
 from archbench.analysis.shapes import conv_output_shape, pool_output_shape
-from archbench.analysis.summary import Shape, _first_tensor, _model_device, resolve_model
+from archbench.analysis.summary import Shape, _model_device, resolve_model
+from archbench.analysis.trace import eval_mode, first_tensor, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
 
 METHODS = ("analytic", "fvcore", "torch")
@@ -106,10 +107,13 @@ class MacCount:
         layers: one row per leaf-module call and per block-level add/concat, in call order.
         params: parameters of the whole model.
         other_ops: ``{kind: ops}`` tallied apart from ``total`` (see the module docstring).
-        meta_fallback: modules that had no rule and were run on the meta device (analytic only).
+        meta_fallback: modules that had no rule and were run on the meta device under the operator-level
+            counter (analytic only).
         backward: conv + linear MACs of the backward pass measured by ``FlopCounterMode``
             (only with ``backward=True``; the input needs no gradient, so the first layer's input
             gradient is skipped, as in training).
+        complete: True when every operator or module seen was counted or is known to do no MACs.
+        uncounted: ``{operator or module: times seen}`` for what had no formula; empty when complete.
     """
 
     method: str
@@ -121,6 +125,8 @@ class MacCount:
     other_ops: dict[str, int] = field(default_factory=dict)
     meta_fallback: tuple[str, ...] = ()
     backward: int | None = None
+    complete: bool = True
+    uncounted: dict[str, int] = field(default_factory=dict)
 
     @property
     def flops(self) -> int:
@@ -343,6 +349,7 @@ class _Tally:
     def __init__(self) -> None:
         self.rows: list[LayerCount] = []
         self.fallback: list[str] = []
+        self.uncounted: Counter[str] = Counter()
 
     def visit(self, module: nn.Module, name: str, shape: Shape) -> Shape:
         """Output shape of ``module`` on ``shape``; records its rows."""
@@ -388,48 +395,84 @@ class _Tally:
         return out
 
     def meta_forward(self, module: nn.Module, name: str, shape: Shape) -> Shape:
-        """No rule: run ``module`` on the meta device and count its leaf children at the shapes they saw."""
+        """No rule: run ``module`` on the meta device under an :class:`~archbench.analysis.ops.OpCounter`.
+
+        Sub-modules with a rule are counted by their rule at the shapes they saw (their operators are
+        muted); every other operator is counted by its formula and booked to the innermost module running
+        it; operators with no formula land in :attr:`uncounted`. Each row carries the real output shape.
+        """
         from torch.func import functional_call
 
+        from archbench.analysis.ops import OpCounter
+
         self.fallback.append(name or type(module).__name__)
-        calls: list[tuple[str, nn.Module, Shape]] = []
-        handles = [
-            sub.register_forward_pre_hook(functools.partial(_record_call, calls, _join(name, sub_name)))
-            for sub_name, sub in module.named_modules()
-            if sub_name and next(sub.children(), None) is None
-        ]
+        counter = OpCounter()
+        stack: list[tuple[str, str, int, Shape]] = []  # (owner before, how, macs before, input shape)
+
+        def ruled(sub: nn.Module) -> LeafRule | None:
+            kind, rule = _rule_for(type(sub))
+            if kind == "leaf":
+                return rule
+            return _norm_rule if kind is None and _looks_like_norm(sub) else None
+
+        def pre(sub_name: str, sub: nn.Module, args: tuple) -> None:
+            tensor = first_tensor(args)
+            sub_shape = tuple(tensor.shape) if tensor is not None else ()
+            rule = ruled(sub) if tensor is not None else None
+            if rule is not None:
+                counter.muted += 1
+            stack.append((counter.owner, "rule" if rule else "ops", counter.macs[sub_name], sub_shape))
+            counter.owner = sub_name
+
+        def post(sub_name: str, sub: nn.Module, _args: tuple, output: object) -> None:
+            owner, how, before, sub_shape = stack.pop()
+            counter.owner = owner
+            if how == "rule":
+                counter.muted -= 1
+                self.leaf(sub, sub_name, sub_shape, ruled(sub), "meta")
+                return
+            own = counter.macs[sub_name] - before
+            if own or next(sub.children(), None) is None:
+                out = first_tensor(output)
+                params = sum(p.numel() for p in sub.parameters(recurse=False))
+                out_shape = tuple(out.shape) if out is not None else ()
+                self.rows.append(LayerCount(sub_name, type(sub).__name__, out_shape, params, own, 0, "", "ops"))
+
+        handles = []
+        for sub_name, sub in module.named_modules():
+            if sub_name:
+                full = _join(name, sub_name)
+                handles.append(sub.register_forward_pre_hook(functools.partial(pre, full)))
+                handles.append(sub.register_forward_hook(functools.partial(post, full)))
         tensors = chain(module.named_parameters(), module.named_buffers())
         state = {k: torch.empty_like(v, device="meta") for k, v in tensors}  # shapes only, nothing copied
         dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.get_default_dtype())
-        was_training = module.training
-        module.eval()
+        counter.owner = name
         try:
-            with torch.no_grad():
+            with eval_mode(module), torch.no_grad(), counter:
                 output = functional_call(module, state, (torch.empty(shape, device="meta", dtype=dtype),))
-        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ShapeError(
                 f"Module {name or '(model)'!r} ({type(module).__name__}) has no counting rule and fails on a "
                 f"meta-device input of shape {shape}: {first_line}."
             ) from None
         finally:
-            module.train(was_training)
             for handle in handles:
                 handle.remove()
-        for sub_name, sub, sub_shape in calls:
-            kind, rule = _rule_for(type(sub))
-            if kind != "leaf" and _looks_like_norm(sub):
-                kind, rule = "leaf", _norm_rule
-            if kind != "leaf":  # a leaf with no rule: its own work is unknown to this counter
-                self.fallback.append(sub_name)
-                rule = _free_rule
-            self.leaf(sub, sub_name, sub_shape, rule, "meta")
-        out = _first_tensor(output)
-        return tuple(out.shape) if out is not None else ()
+        out = first_tensor(output)
+        out_shape = tuple(out.shape) if out is not None else ()
+        if counter.macs[name]:  # work the module does itself, in functional calls
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            self.rows.append(
+                LayerCount(name, type(module).__name__, out_shape, params, counter.macs[name], 0, "", "ops")
+            )
+        self.uncounted.update(counter.uncounted)
+        return out_shape
 
 
 def _record_call(calls: list, name: str, module: nn.Module, args: tuple) -> None:
-    tensor = _first_tensor(args)
+    tensor = first_tensor(args)
     calls.append((name, module, tuple(tensor.shape) if tensor is not None else ()))
 
 
@@ -444,6 +487,11 @@ def _looks_like_norm(module: nn.Module) -> bool:
         and hasattr(module, "running_mean")
         and next(module.children(), None) is None
     )
+
+
+def _is_norm(module: nn.Module) -> bool:
+    kind, rule = _rule_for(type(module))
+    return rule is _norm_rule or (kind is None and _looks_like_norm(module))
 
 
 # A block rule composes its children: (module, name, input shape, tally) -> output shape.
@@ -540,6 +588,8 @@ def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
         params=count_params(model),
         other_ops=dict(sorted(other.items())),
         meta_fallback=tuple(tally.fallback),
+        complete=not tally.uncounted,
+        uncounted=dict(tally.uncounted),
     )
 
 
@@ -549,8 +599,7 @@ def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
 
 
 def _example_input(model: nn.Module, shape: Shape) -> torch.Tensor:
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
-    return torch.zeros(shape, device=_model_device(model), dtype=dtype)
+    return torch.zeros(shape, device=_model_device(model), dtype=model_dtype(model))
 
 
 @dataclass(frozen=True)
@@ -580,11 +629,11 @@ class _Watch:
         self._handles.append(model.register_forward_hook(self._root))
 
     def _record(self, name: str, module: nn.Module, _args: tuple, output: object) -> None:
-        self.calls.append(_Call(name, module, _first_tensor(output), name not in self._seen))
+        self.calls.append(_Call(name, module, first_tensor(output), name not in self._seen))
         self._seen.add(name)
 
     def _root(self, _module: nn.Module, _args: tuple, output: object) -> None:
-        self.output = _first_tensor(output)
+        self.output = first_tensor(output)
 
     @property
     def output_shape(self) -> Shape:
@@ -640,47 +689,90 @@ def _count_fvcore(model: nn.Module, shape: Shape) -> MacCount:
     layers = []
     for call in watch.calls:
         ops = by_module.get(call.name, Counter()) if call.first else Counter()
-        others = {op: n for op, n in ops.items() if op not in FVCORE_MAC_OPS and n}
-        macs = sum(n for op, n in ops.items() if op in FVCORE_MAC_OPS)
+        others = {op: int(n) for op, n in ops.items() if op not in FVCORE_MAC_OPS and n}
+        macs = sum(int(n) for op, n in ops.items() if op in FVCORE_MAC_OPS)
         layers.append(_layer(call, macs, "fvcore", sum(others.values()), ", ".join(sorted(others))))
     totals = by_module.get("", Counter())
+
+    def macs_of(module_name: str) -> int:
+        return sum(int(n) for op, n in by_module.get(module_name, Counter()).items() if op in FVCORE_MAC_OPS)
+
+    layers += _block_rows(model, macs_of, "fvcore")
+    uncounted = {op: n for op, n in sorted(analysis.unsupported_ops().items()) if not _fvcore_op_is_free(op)}
     return MacCount(
         method="fvcore",
         input_shape=shape,
         output_shape=watch.output_shape,
-        total=sum(n for op, n in totals.items() if op in FVCORE_MAC_OPS),
+        total=macs_of(""),
         layers=tuple(layers),
         params=count_params(model),
-        other_ops={op: n for op, n in sorted(totals.items()) if op not in FVCORE_MAC_OPS},
+        other_ops={op: int(n) for op, n in sorted(totals.items()) if op not in FVCORE_MAC_OPS},
+        complete=not uncounted,
+        uncounted=uncounted,
     )
+
+
+def _block_rows(model: nn.Module, macs_of: Callable[[str], int], counted_by: str) -> list[LayerCount]:
+    """Rows for the work a block does itself in functional calls (its MACs beyond its children's)."""
+    rows = []
+    for module_name, module in model.named_modules():
+        children = [_join(module_name, child) for child, _ in module.named_children()]
+        own = macs_of(module_name) - sum(macs_of(child) for child in children) if children else 0
+        if own:
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows.append(LayerCount(module_name, type(module).__name__, (), params, own, 0, "", counted_by))
+    return rows
+
+
+def _fvcore_op_is_free(op: str) -> bool:
+    """An fvcore "unsupported" operator (``aten::softmax``) that does no multiply-accumulates."""
+    from archbench.analysis.ops import is_free
+
+    namespace, _, name = op.partition("::")
+    packet = getattr(getattr(torch.ops, namespace, None), name, None) if name else None
+    if packet is None:
+        return False
+    return any(is_free(getattr(packet, overload)) for overload in packet.overloads())
 
 
 def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> MacCount:
     """torch.utils.flop_counter.FlopCounterMode: one forward (and backward) pass; 2 FLOPs per MAC."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from archbench.analysis.ops import EXTRA_FORMULAS
+
     x = _example_input(model, shape)
     params = [p for p in model.parameters() if p.requires_grad]
+    root = type(model).__name__
+    norms = {_join(root, n) for n, m in model.named_modules() if n and _is_norm(m)}
+
+    def norm_flops(counter: FlopCounterMode) -> int:
+        """A hand-written BatchNorm's reductions (``bmm`` inside) are normalisation work, not MACs."""
+        return sum(sum(v.values()) for k, v in counter.get_flop_counts().items() if k in norms)
+
     was_training = model.training
     model.eval()
     try:
-        with _Watch(model) as watch, FlopCounterMode(display=False) as counter:
-            with torch.set_grad_enabled(backward):
-                output = model(x)
-            forward_flops = counter.get_total_flops()
+        # grad is on in both cases, so the forward takes the same (non-fused) path with and without backward
+        with _Watch(model) as watch, FlopCounterMode(
+            display=False, custom_mapping=EXTRA_FORMULAS
+        ) as counter, torch.enable_grad():
+            output = model(x)
+            forward_flops = counter.get_total_flops() - norm_flops(counter)
             by_module = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
-            out = _first_tensor(output)
+            out = first_tensor(output)
             if backward and params and out is not None and out.requires_grad:
                 # autograd.grad, not .backward(): the model's .grad fields stay as they were
                 torch.autograd.grad(out.float().sum(), params, allow_unused=True)
-            backward_flops = counter.get_total_flops() - forward_flops
+            backward_flops = counter.get_total_flops() - norm_flops(counter) - forward_flops
     finally:
         model.train(was_training)
-    root = type(model).__name__
-    layers = tuple(
-        _layer(call, by_module.get(f"{root}.{call.name}", 0) // 2 if call.first else 0, "torch")
-        for call in watch.calls
-    )
+
+    def macs_of(module_name: str) -> int:
+        return by_module.get(_join(root, module_name) if module_name else root, 0) // 2
+
+    layers = [_layer(call, macs_of(call.name) if call.first else 0, "torch") for call in watch.calls]
+    layers = tuple(layers + _block_rows(model, macs_of, "torch"))
     return MacCount(
         method="torch",
         input_shape=shape,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from archbench.analysis.trace import first_tensor as _first_tensor
 from archbench.errors import ShapeError
 
 Shape = tuple[int, ...]
@@ -45,19 +46,6 @@ class LayerInfo:
     params: int
     own_params: int
     is_leaf: bool
-
-
-def _first_tensor(value: object) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    if isinstance(value, dict):
-        return _first_tensor(list(value.values()))
-    return None
 
 
 def resolve_model(model_or_name: nn.Module | str, input_shape: Sequence[int] | None) -> tuple[nn.Module, Shape]:
