@@ -295,7 +295,8 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
     """rank 0's result as a pytest-benchmark-shaped document (see the module docstring)."""
     import pytest_benchmark
 
-    from archbench.bench.env import fingerprint
+    from archbench.bench.cases import SuiteOptions
+    from archbench.bench.plugin import fingerprint
 
     label = config.ref if not config.options else f"{config.ref}({', '.join(f'{k}={v}' for k, v in config.options.items())})"
     rows = result["rows"]
@@ -319,7 +320,7 @@ def to_benchmark_json(config: ScaleConfig, result: dict[str, Any]) -> dict[str, 
                            "stats": _stats(r["steps"])})  # fmt: skip
     machine = {"node": platform.node(), "machine": platform.machine(), "system": platform.system(),
                "python_version": platform.python_version(),
-               "archbench": fingerprint(threads=result["threads"], device=config.device)}  # fmt: skip
+               "archbench": fingerprint(SuiteOptions(threads=result["threads"], device=config.device))}  # fmt: skip
     launch_info = {k: v for k, v in asdict(config).items() if k not in ("options",)}
     return {"machine_info": machine, "commit_info": {}, "benchmarks": benchmarks,
             "datetime": datetime.now(timezone.utc).isoformat(), "version": pytest_benchmark.__version__,

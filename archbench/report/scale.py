@@ -4,7 +4,7 @@ Example:
     >>> doc = {"benchmarks": [{"extra_info": {"model": "lenet5", "device": "cpu", "world_size": 1, "batch": 8,
     ...     "global_batch": 8, "images_per_s": 800.0, "scaling_efficiency": 1.0, "step_s": 0.01,
     ...     "compute_s": 0.01, "allreduce_s": 0.0, "backend": None, "threads": 1, "nnodes": 1}}],
-    ...     "machine_info": {"archbench": {"torch": "2.14.1", "cpu_model": "AMD EPYC", "gpu": {"name": None}}},
+    ...     "machine_info": {"archbench": {"torch": "2.14.1", "cpu_model": "AMD EPYC", "gpu": None}},
     ...     "archbench_scale": {"gradient_check": {"world_size": 1, "batch_per_rank": 2, "tolerance": 1e-10,
     ...         "max_abs_diff": 0.0, "max_abs_grad": 1.0, "batch_statistics": False, "sync_bn": None}}}
     >>> print(scale_markdown(doc).splitlines()[0])
@@ -63,7 +63,8 @@ def gradient_verdict(check: Mapping[str, Any]) -> tuple[bool, str]:
 def _about(doc: Mapping[str, Any]) -> tuple[str, str]:
     first = doc["benchmarks"][0]["extra_info"] if doc["benchmarks"] else {}
     env = doc["machine_info"].get("archbench", {})
-    gpu = env.get("gpu", {}).get("name")
+    gpu = env.get("gpu")
+    gpu = gpu.get("name") if isinstance(gpu, dict) else gpu  # older files kept a dict
     where = gpu if first.get("device") == "cuda" and gpu else f"{env.get('cpu_model', '?')}, {env.get('cpu_cores_usable', '?')} usable cores"
     backend = next((b["extra_info"]["backend"] for b in doc["benchmarks"] if b["extra_info"]["backend"]), None)
     detail = (f"{first.get('batch')} images per rank, {first.get('threads')} thread(s) per rank, "
