@@ -567,7 +567,8 @@ def _rule_for(cls: type) -> tuple[str | None, Callable | None]:
         return "block", _in_order
     for kinds, rule in _LEAF_RULES:
         if issubclass(cls, kinds):
-            return "leaf", rule
+            # a subclass with its own forward (padding inside, say) is counted by its operators instead
+            return ("leaf", rule) if cls.forward.__module__.startswith("torch.nn.") else (None, None)
     return None, None
 
 
@@ -739,7 +740,7 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
     """torch.utils.flop_counter.FlopCounterMode: one forward (and backward) pass; 2 FLOPs per MAC."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from archbench.analysis.ops import EXTRA_FORMULAS
+    from archbench.analysis.ops import EXTRA_FORMULAS, OpCounter
 
     x = _example_input(model, shape)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -754,7 +755,8 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
     model.eval()
     try:
         # grad is on in both cases, so the forward takes the same (non-fused) path with and without backward
-        with _Watch(model) as watch, FlopCounterMode(
+        # the OpCounter outside sees what FlopCounterMode passes down, and names any operator with no formula
+        with _Watch(model) as watch, OpCounter() as ops, FlopCounterMode(
             display=False, custom_mapping=EXTRA_FORMULAS
         ) as counter, torch.enable_grad():
             output = model(x)
@@ -781,6 +783,8 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
         layers=layers,
         params=count_params(model),
         backward=backward_flops // 2 if backward else None,
+        complete=not ops.uncounted,
+        uncounted=dict(ops.uncounted),
     )
 
 
