@@ -133,3 +133,28 @@ def test_encoder_layer_training_and_eval_fast_path_agree() -> None:
         mode()
         assert count_macs(layer, (1, L, E), "torch").total == ENCODER
         assert count_macs(layer, (1, L, E), "torch", backward=True).total == ENCODER
+
+
+def test_unbatched_conv_input_accepted_everywhere() -> None:
+    from archbench.analysis import check_input, trace_shapes
+
+    conv = nn.Conv2d(3, 4, 3)
+    assert check_input(conv, (3, 8, 8)).ok
+    trace_shapes(conv, (3, 8, 8))
+    assert count_macs(conv, (3, 8, 8)).total == 4 * 36 * 3 * 9
+
+
+def test_float64_model_is_traced() -> None:
+    from archbench.analysis import trace_shapes
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    assert [row.output_shape for row in trace_shapes(model, (1, 3))][-1] == (1, 2)
+
+
+@pytest.mark.parametrize("call", [lambda: __import__("archbench.analysis").analysis.count_params(42),
+                                  lambda: count_macs(None, (1, 3))])
+def test_not_a_model_is_one_sentence(call: object) -> None:
+    from archbench.errors import ArchbenchError
+
+    with pytest.raises(ArchbenchError, match="pass the model"):
+        call()

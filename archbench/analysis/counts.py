@@ -56,7 +56,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
-from archbench.analysis.shapes import conv_output_shape, pool_output_shape
+from archbench.sizes import conv_output_shape, pool_output_shape
 from archbench.analysis.summary import Shape, _model_device, resolve_model
 from archbench.analysis.trace import eval_mode, first_tensor, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
@@ -156,6 +156,10 @@ def count_params(model_or_name: nn.Module | str) -> int:
         from archbench.registry import get_model
 
         model_or_name = get_model(model_or_name)
+    if not isinstance(model_or_name, nn.Module):
+        raise ArchbenchError(
+            f"count_params takes an nn.Module or a registered name, not {type(model_or_name).__name__}; pass the model."
+        )
     params = list(model_or_name.parameters())
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in params):
         raise ArchbenchError("The model has uninitialised lazy parameters; run one forward pass before counting.")
@@ -193,6 +197,10 @@ def count_macs(
     """
     if method not in METHODS:
         raise ArchbenchError(f"Unknown counting method {method!r}; use one of {', '.join(METHODS)}.")
+    if not isinstance(model_or_name, (nn.Module, str)):
+        raise ArchbenchError(
+            f"count_macs takes an nn.Module or a model reference, not {type(model_or_name).__name__}; pass the model."
+        )
     model, shape = resolve_model(model_or_name, input_shape)
     name = model_or_name if isinstance(model_or_name, str) else None
     if method == "analytic":
