@@ -19,15 +19,20 @@ Conventions (DESIGN.md):
 
 Methods:
 
-* ``"analytic"``: closed forms only; shapes are propagated by arithmetic (the rules of
-  :mod:`archbench.analysis.shapes`), nothing runs. Standard torch layers have rules in :data:`_LEAF_RULES`;
-  ``Sequential`` and archbench's blocks and networks (and torchvision's ResNet) compose their children's
-  rules in :data:`_BLOCK_RULES`. A module with no rule is run once on the ``meta`` device (no memory, no
-  arithmetic) to learn its children's shapes; :attr:`MacCount.meta_fallback` names those modules. Work a
-  fallback module does itself through functional calls (``x @ w`` in its ``forward``) is not seen.
+* ``"analytic"``: closed forms where they exist; shapes are propagated by arithmetic (the rules of
+  :mod:`archbench.sizes`). Standard torch layers (not subclasses with their own ``forward``) have rules in
+  :data:`_LEAF_RULES`; ``Sequential`` and archbench's blocks and networks (and torchvision's ResNet) compose
+  their children's rules in :data:`_BLOCK_RULES`. A module with no rule is run once on the ``meta`` device
+  (no memory, no arithmetic) under :class:`archbench.analysis.ops.OpCounter`: ruled children are counted by
+  their rules, everything else by torch's per-operator formulas (functional convs and matmuls, attention,
+  LSTM/GRU); :attr:`MacCount.meta_fallback` names those modules, and any operator with no formula is listed
+  in :attr:`MacCount.uncounted` (then :attr:`MacCount.complete` is False).
 * ``"fvcore"``: ``fvcore.nn.FlopCountAnalysis`` (a JIT trace), restricted to its conv/linear/matmul ops;
   its own conv formula is registered for ``aten::_convolution_mode`` (``padding="same"``), which it skips.
-* ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass, divided by 2.
+  Its unsupported operators that may do MACs (``aten::scaled_dot_product_attention``) go to ``uncounted``.
+* ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass (grad enabled, so fused
+  no-grad fast paths are not taken), divided by 2; CPU fused attention counted with torch's SDPA formula; a
+  hand-written BatchNorm's internal ``bmm`` is not counted; operators with no formula go to ``uncounted``.
 
 Example:
     >>> count_macs("lenet5").total
@@ -81,8 +86,8 @@ class LayerCount:
             (analytic), or the counter's own figure for its non-MAC ops (fvcore).
         other_kind: label of ``other_ops`` (``"batchnorm"``, ``"activation"``, ``"pooling"``, ``"add"``,
             ``"concat"``, or an fvcore operator name); ``""`` when there is none.
-        counted_by: ``"rule"`` (closed form), ``"meta"`` (shape learnt from a meta-device forward), or the
-            counter (``"fvcore"``, ``"torch"``).
+        counted_by: ``"rule"`` (closed form), ``"meta"`` (closed form at a shape learnt from a meta-device
+            forward), ``"ops"`` (operator formulas on that forward), or the counter (``"fvcore"``, ``"torch"``).
     """
 
     name: str
