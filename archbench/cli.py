@@ -120,7 +120,7 @@ def cmd_flops(args: argparse.Namespace) -> int:
     table = [
         (
             "  " * r.name.count(".") + r.name,
-            r.type + (" (meta)" if r.counted_by == "meta" else ""),
+            r.type + (f" ({r.counted_by})" if r.counted_by in ("meta", "ops") else ""),
             _fmt_shape(r.output_shape),
             f"{r.params:,}" if r.params else "-",
             f"{r.macs:,}" if r.macs else "-",

@@ -24,8 +24,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
-from archbench.analysis.shapes import conv_output_shape, pool_output_shape
+from archbench.sizes import conv_output_shape, pool_output_shape
 from archbench.analysis.summary import Shape, _Recorder, _model_device, resolve_model
+from archbench.analysis.trace import model_dtype
 from archbench.errors import ShapeError
 
 
@@ -184,7 +185,7 @@ def checked_forward(model: nn.Module, shape: Shape, name: str | None = None) -> 
     recorder = _Recorder(model, validate=_validate)
     try:
         with recorder, torch.no_grad():
-            output = model(torch.zeros(shape, device=_model_device(model)))
+            output = model(torch.zeros(shape, device=_model_device(model), dtype=model_dtype(model)))
     except _Mismatch as err:
         row = recorder.rows[recorder.open_calls[-1]]
         return InputCheck(
@@ -211,7 +212,7 @@ def checked_forward(model: nn.Module, shape: Shape, name: str | None = None) -> 
     finally:
         model.train(was_training)
     out = output if isinstance(output, torch.Tensor) else None
-    if out is not None and out.dim() >= 1 and out.shape[0] != shape[0]:
+    if out is not None and out.dim() >= 1 and out.shape[0] != shape[0] and not _unbatched(model, recorder.rows, shape):
         return InputCheck(
             ok=False,
             message=f"The network returns a batch of {out.shape[0]} for an input batch of {shape[0]}: a reshape "
@@ -295,7 +296,7 @@ def check_outputs(
     model.eval()
     try:
         with torch.no_grad():
-            outputs = model(torch.randn(shape, generator=generator).to(_model_device(model)))
+            outputs = model(torch.randn(shape, generator=generator).to(_model_device(model), model_dtype(model)))
     finally:
         model.train(was_training)
     kind = output_kind(outputs)
@@ -309,3 +310,9 @@ def check_outputs(
     else:
         return OutputCheck(ok=True, kind=kind, loss=loss)  # log-softmax then cross-entropy: idempotent, harmless
     return OutputCheck(ok=False, kind=kind, loss=loss, message=message)
+
+
+def _unbatched(model: nn.Module, rows: list[dict], shape: tuple[int, ...]) -> bool:
+    """True when the first layer is a convolution handed an unbatched ``(C, *spatial)`` input, as torch allows."""
+    first, first_shape = (rows[0]["module"], rows[0]["input_shape"]) if rows else (model, shape)
+    return isinstance(first, _ConvNd) and len(first_shape) == len(first.kernel_size) + 1

@@ -19,15 +19,20 @@ Conventions (DESIGN.md):
 
 Methods:
 
-* ``"analytic"``: closed forms only; shapes are propagated by arithmetic (the rules of
-  :mod:`archbench.analysis.shapes`), nothing runs. Standard torch layers have rules in :data:`_LEAF_RULES`;
-  ``Sequential`` and archbench's blocks and networks (and torchvision's ResNet) compose their children's
-  rules in :data:`_BLOCK_RULES`. A module with no rule is run once on the ``meta`` device (no memory, no
-  arithmetic) to learn its children's shapes; :attr:`MacCount.meta_fallback` names those modules. Work a
-  fallback module does itself through functional calls (``x @ w`` in its ``forward``) is not seen.
+* ``"analytic"``: closed forms where they exist; shapes are propagated by arithmetic (the rules of
+  :mod:`archbench.sizes`). Standard torch layers (not subclasses with their own ``forward``) have rules in
+  :data:`_LEAF_RULES`; ``Sequential`` and archbench's blocks and networks (and torchvision's ResNet) compose
+  their children's rules in :data:`_BLOCK_RULES`. A module with no rule is run once on the ``meta`` device
+  (no memory, no arithmetic) under :class:`archbench.analysis.ops.OpCounter`: ruled children are counted by
+  their rules, everything else by torch's per-operator formulas (functional convs and matmuls, attention,
+  LSTM/GRU); :attr:`MacCount.meta_fallback` names those modules, and any operator with no formula is listed
+  in :attr:`MacCount.uncounted` (then :attr:`MacCount.complete` is False).
 * ``"fvcore"``: ``fvcore.nn.FlopCountAnalysis`` (a JIT trace), restricted to its conv/linear/matmul ops;
   its own conv formula is registered for ``aten::_convolution_mode`` (``padding="same"``), which it skips.
-* ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass, divided by 2.
+  Its unsupported operators that may do MACs (``aten::scaled_dot_product_attention``) go to ``uncounted``.
+* ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass (grad enabled, so fused
+  no-grad fast paths are not taken), divided by 2; CPU fused attention counted with torch's SDPA formula; a
+  hand-written BatchNorm's internal ``bmm`` is not counted; operators with no formula go to ``uncounted``.
 
 Example:
     >>> count_macs("lenet5").total
@@ -56,7 +61,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
-from archbench.analysis.shapes import conv_output_shape, pool_output_shape
+from archbench.sizes import conv_output_shape, pool_output_shape
 from archbench.analysis.summary import Shape, _model_device, resolve_model
 from archbench.analysis.trace import eval_mode, first_tensor, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
@@ -81,8 +86,8 @@ class LayerCount:
             (analytic), or the counter's own figure for its non-MAC ops (fvcore).
         other_kind: label of ``other_ops`` (``"batchnorm"``, ``"activation"``, ``"pooling"``, ``"add"``,
             ``"concat"``, or an fvcore operator name); ``""`` when there is none.
-        counted_by: ``"rule"`` (closed form), ``"meta"`` (shape learnt from a meta-device forward), or the
-            counter (``"fvcore"``, ``"torch"``).
+        counted_by: ``"rule"`` (closed form), ``"meta"`` (closed form at a shape learnt from a meta-device
+            forward), ``"ops"`` (operator formulas on that forward), or the counter (``"fvcore"``, ``"torch"``).
     """
 
     name: str
@@ -156,6 +161,10 @@ def count_params(model_or_name: nn.Module | str) -> int:
         from archbench.registry import get_model
 
         model_or_name = get_model(model_or_name)
+    if not isinstance(model_or_name, nn.Module):
+        raise ArchbenchError(
+            f"count_params takes an nn.Module or a registered name, not {type(model_or_name).__name__}; pass the model."
+        )
     params = list(model_or_name.parameters())
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in params):
         raise ArchbenchError("The model has uninitialised lazy parameters; run one forward pass before counting.")
@@ -193,6 +202,10 @@ def count_macs(
     """
     if method not in METHODS:
         raise ArchbenchError(f"Unknown counting method {method!r}; use one of {', '.join(METHODS)}.")
+    if not isinstance(model_or_name, (nn.Module, str)):
+        raise ArchbenchError(
+            f"count_macs takes an nn.Module or a model reference, not {type(model_or_name).__name__}; pass the model."
+        )
     model, shape = resolve_model(model_or_name, input_shape)
     name = model_or_name if isinstance(model_or_name, str) else None
     if method == "analytic":
@@ -567,7 +580,8 @@ def _rule_for(cls: type) -> tuple[str | None, Callable | None]:
         return "block", _in_order
     for kinds, rule in _LEAF_RULES:
         if issubclass(cls, kinds):
-            return "leaf", rule
+            # a subclass with its own forward (padding inside, say) is counted by its operators instead
+            return ("leaf", rule) if cls.forward.__module__.startswith("torch.nn.") else (None, None)
     return None, None
 
 
@@ -739,7 +753,7 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
     """torch.utils.flop_counter.FlopCounterMode: one forward (and backward) pass; 2 FLOPs per MAC."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from archbench.analysis.ops import EXTRA_FORMULAS
+    from archbench.analysis.ops import EXTRA_FORMULAS, OpCounter
 
     x = _example_input(model, shape)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -754,7 +768,8 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
     model.eval()
     try:
         # grad is on in both cases, so the forward takes the same (non-fused) path with and without backward
-        with _Watch(model) as watch, FlopCounterMode(
+        # the OpCounter outside sees what FlopCounterMode passes down, and names any operator with no formula
+        with _Watch(model) as watch, OpCounter() as ops, FlopCounterMode(
             display=False, custom_mapping=EXTRA_FORMULAS
         ) as counter, torch.enable_grad():
             output = model(x)
@@ -781,6 +796,8 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
         layers=layers,
         params=count_params(model),
         backward=backward_flops // 2 if backward else None,
+        complete=not ops.uncounted,
+        uncounted=dict(ops.uncounted),
     )
 
 

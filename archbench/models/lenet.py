@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from archbench.analysis.shapes import conv_output_size, pool_output_size
+from archbench.sizes import conv_output_size, pool_output_size
 from archbench.layers.batchnorm import BatchNorm
 from archbench.models.arithmetic import bn, conv, conv_macs, linear, linear_macs
 from archbench.registry import Figure, ModelSpec, register_model
