@@ -101,7 +101,7 @@ def test_the_model_is_left_as_it_was() -> None:
 
 # ------------------------------------------------------------------------------------------- activations
 @pytest.mark.parametrize("batch", [2, 3])
-@pytest.mark.parametrize("name", registered(limit=12_000_000))
+@pytest.mark.parametrize("name", registered())
 def test_activations_equal_what_autograd_saves(name: str, batch: int) -> None:
     model = archbench.get_model(name)
     shape = (batch, *_per_sample(name))

@@ -542,6 +542,19 @@ def _inception(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
     return t.concat(name, [t.visit(getattr(m, b), _join(name, b), shape) for b in branches])
 
 
+def _four_branches(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """GoogLeNet's Inception block (archbench's, torchvision's): ``branch1``…``branch4`` concatenated on channels."""
+    branches = ("branch1", "branch2", "branch3", "branch4")
+    return t.concat(name, [t.visit(getattr(m, b), _join(name, b), shape) for b in branches])
+
+
+def _dense_block(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """A dense block: each child's output is concatenated to its input on channels."""
+    for child, layer in m.named_children():
+        shape = t.concat(_join(name, child), [shape, t.visit(layer, _join(name, child), shape)])
+    return shape
+
+
 def _torchvision_resnet(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
     """torchvision's ResNet: its children in order, with ``torch.flatten(x, 1)`` before ``fc``."""
     stem = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
@@ -555,6 +568,9 @@ _BLOCK_RULES: dict[str, BlockRule] = {
     "archbench.layers.blocks.SimpleResidualBlock": _simple_residual,
     "archbench.layers.blocks.Residual": _basic_block,
     "archbench.layers.blocks.InceptionA": _inception,
+    "archbench.layers.blocks.Bottleneck": _bottleneck_block,
+    "archbench.layers.blocks.Inception": _four_branches,
+    "archbench.layers.blocks.DenseBlock": _dense_block,
     "archbench.layers.blocks.DirectConv": _in_order,
     "archbench.layers.blocks.BottleneckConv": _in_order,
     "archbench.models.lenet.LeNet": _in_order,
