@@ -88,3 +88,16 @@ def test_seed_examples() -> None:
     assert pool_output_size(10, 2, 2) == 5  # 16×5×5 = 400
     assert conv_output_size(224, 7, stride=2, padding=3) == 112
     assert pool_output_size(112, 3, 2, padding=1) == 56
+
+
+def test_a_missing_batch_dimension_is_named() -> None:
+    """Flatten keeps dim 0 as the batch: (3, 4) gives 4 features, (1, 3, 4) gives the 12 that Linear(12) takes."""
+    from torch import nn
+
+    from archbench.analysis import check_input
+
+    result = check_input(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), (3, 4))
+    assert not result.ok and result.message.endswith("a leading batch of 1 fits: (1, 3, 4).")
+    assert "\n" not in result.message
+    unrelated = check_input(nn.Sequential(nn.Flatten(), nn.Linear(13, 2)), (3, 4))  # 12 features either way
+    assert not unrelated.ok and "leading batch" not in unrelated.message

@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -156,8 +158,23 @@ def check_input(model_or_name: nn.Module | str, input_shape: Sequence[int] | Non
 
 
 def check_resolved(model: nn.Module, shape: Shape, name: str | None = None) -> InputCheck:
-    """:func:`check_input` for a built model and a full shape; ``name`` adds the registered input as a hint."""
-    return checked_forward(model, shape, name)[0]
+    """:func:`check_input` for a built model and a full shape; ``name`` adds the registered input as a hint.
+
+    When the shape does not fit but the same shape with a leading batch of 1 does, the message says so.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+        >>> check_resolved(net, (3, 4)).message.endswith("a leading batch of 1 fits: (1, 3, 4).")
+        True
+    """
+    result = checked_forward(model, shape, name)[0]
+    if result.ok or name is not None:  # a registered network's message already names its input
+        return result
+    batched = (1, *shape)
+    if checked_forward(model, batched)[0].ok:
+        message = f"{result.message.rstrip('.')}; a leading batch of 1 fits: {batched}."
+        return dataclasses.replace(result, message=message)
+    return result
 
 
 def checked_forward(model: nn.Module, shape: Shape, name: str | None = None) -> tuple[InputCheck, list[dict]]:

@@ -6,7 +6,9 @@ the case's exact input (its calibration, ``--benchmark-max-time``, ``--benchmark
 ``--benchmark-warmup`` apply) with a :class:`~archbench.bench.timing.SyncTimer` for its device. A training
 step is ``zero_grad(set_to_none=True)``, forward, loss (beside the model's output kind:
 :func:`archbench.registry.loss_for`), backward and an SGD step; ``forward`` runs in eval mode under
-``torch.inference_mode``.
+``torch.inference_mode``. ``extra_info["peak_memory"]`` is the most bytes allocated during one extra, untimed
+call above what was live before it (parameters, buffers, input and optimizer state excluded): CUDA's allocator
+statistics, or the CPU profiler's memory events (:func:`archbench.bench.memory.peak_memory_during`).
 
 Example:
     $ pytest --benchmark-only -k "lenet5-forward"
@@ -22,6 +24,7 @@ import pytest
 import torch
 
 from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, enumerate_cases, work_of
+from archbench.bench.memory import peak_memory_during
 from archbench.bench.plugin import peak_for, record_row
 from archbench.bench.timing import SyncTimer, set_threads
 from archbench.errors import ArchbenchError
@@ -96,8 +99,9 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
     options = SuiteOptions.from_pytest(request.config)
     threads = set_threads(options.threads)
     peak = peak_for(request.config, case.device, case.dtype, threads)  # measured once per run, before timing
+    step = make_step(case)
     try:
-        result = benchmark(make_step(case))
+        result = benchmark(step)
     except torch.OutOfMemoryError as err:
         pytest.skip(f"out of memory at batch {case.batch} on {case.device}: {str(err).splitlines()[0]}")
     if not bool(torch.isfinite(result.float()).all()):
@@ -105,6 +109,9 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
     if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test
         return
     work = work_of(case.model, case.input_shape)
+    # One extra, untimed call: the most bytes allocated during a call above what was live before it
+    # (parameters, buffers, input and optimizer state are not in it); CUDA allocator or the CPU profiler.
+    peak_memory = peak_memory_during(step, case.device)
     images_per_s = case.batch / benchmark.stats.stats.median
     gflops = work.flops_per_image(case.mode) * images_per_s / 1e9
     benchmark.extra_info.update(
@@ -112,6 +119,6 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
         input_shape=list(case.input_shape), threads=threads, params=work.params, macs_per_image=work.macs_per_image,
         flops_per_image=work.flops_per_image(case.mode), images_per_s=images_per_s, gflops_per_s=gflops,
         channels_last=case.channels_last, compile=case.compile, status="ok",
-        pct_of_peak=round(100 * gflops / peak["gflops_per_s"], 1),
+        pct_of_peak=round(100 * gflops / peak["gflops_per_s"], 1), peak_memory=peak_memory,
     )  # fmt: skip
     record_row(request.config, case.id, benchmark.extra_info)
