@@ -255,6 +255,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if code != 0:
             raise ArchbenchError(f"The quick benchmark failed (pytest exit {code}); run `archbench bench` to see why.")
 
+    if any(not p.strip() for p in args.bench_json):
+        raise ArchbenchError("--bench-json got an empty file name; give the JSON files that --benchmark-json wrote.")
     report = build_report(Path(args.out), [Path(p) for p in args.bench_json], log=log, run_quick_bench=quick_bench)
     failed = report.failed
     print(f"archbench: report in {report.out_dir}/ ({len(report.files)} files); "

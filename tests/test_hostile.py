@@ -627,3 +627,10 @@ def test_dense_layer_cost_is_arithmetic_and_refuses_nonsense() -> None:
     for bad in (None, (), "abc", (3, 1e3, 1000)):
         with pytest.raises(ArchbenchError):
             dense_layer_cost(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "."])
+def test_a_benchmark_json_that_is_empty_or_a_folder_is_one_line(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", bad, bad]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and ("file name" in err or "folder" in err)

@@ -103,7 +103,11 @@ class BenchResults:
 
 def read_json(path: str | Path) -> dict[str, Any]:
     """A pytest-benchmark JSON file as a dict whose ``benchmarks`` each have numeric ``stats`` (one-line errors)."""
+    if not isinstance(path, (str, Path)) or not str(path).strip():
+        raise ArchbenchError(f"A benchmark JSON path must be a file name, got {path!r}; give the file --benchmark-json wrote.")
     path = Path(path)
+    if path.is_dir():
+        raise ArchbenchError(f"Benchmark results {path} is a folder; give the JSON file inside it.")
     rerun = f"re-run `archbench bench --json {path}`"
     try:
         if path.stat().st_size > MAX_BYTES:
