@@ -34,8 +34,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -130,13 +133,31 @@ def _steps(model: nn.Module, shape: Shape, optimizer: str, kind: str, device: st
     del out
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Keep the profiler's native start/stop lines (kineto's ``USDT: … profiler_start``) off the terminal.
+
+    They are written to file descriptor 2 by C++ code, so ``sys.stderr`` cannot catch them; Python exceptions
+    still propagate (and are printed by whoever handles them, after the descriptor is restored).
+    """
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _profiled_peaks(run: Callable[[Callable[[str], object]], None]) -> dict[str, tuple[int, int]]:
     """Run ``run(mark)`` under the CPU profiler; per ``mark(name)`` region, the most live bytes at any event
     and the most live bytes between operators (sampled outside every outermost ``aten::`` op and at its end,
     so allocations an operator frees before it returns are not in it)."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run(record_function)
     events = prof.profiler.kineto_results.events()
     # One timeline: memory events (+/- bytes) and the ends of the outermost aten ops (0, a sample point).
