@@ -87,6 +87,20 @@ def _cpuinfo() -> tuple[set[str], float | None]:
     return flags, mhz
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (``model name`` in /proc/cpuinfo), else what :mod:`platform` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def theoretical_peak(device: str, dtype: str, threads: int) -> float | None:
     """GFLOP/s the hardware could do at most, where known (None otherwise).
 

@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from archbench.bench.cases import SuiteOptions
-from archbench.bench.peak import measure_peak
+from archbench.bench.peak import cpu_model, measure_peak
 from archbench.bench.results import FINGERPRINT_KEY, PEAK_KEY
 from archbench.bench.timing import set_threads, usable_cores
 from archbench.errors import ArchbenchError
@@ -129,7 +129,7 @@ def fingerprint(options: SuiteOptions) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     return {
         "torch": torch.__version__, "torchvision": vision, "python": platform.python_version(),
-        "platform": platform.platform(), "cpu_model": platform.processor() or platform.machine(),
+        "platform": platform.platform(), "cpu_model": cpu_model(),
         "cpu_cores_usable": usable_cores(), "threads": options.threads, "device": options.device,
         "gpu": torch.cuda.get_device_name() if cuda else None, "cuda_version": torch.version.cuda,
         "cudnn_version": torch.backends.cudnn.version() if cuda else None,
