@@ -114,7 +114,11 @@ def cmd_flops(args: argparse.Namespace) -> int:
         rows = [(r.method, f"{r.total:,}", "yes" if r.complete else f"no: {_uncounted(r)}") for r in results]
         print(tabulate(rows, headers=("counter", "MACs", "complete"), disable_numparse=True))
         if len({r.total for r in results}) > 1:
-            print("warning: the counters disagree", file=sys.stderr)
+            incomplete = [r.method for r in results if not r.complete]
+            why = f" ({', '.join(incomplete)} incomplete, see the table" if incomplete else ""
+            if incomplete and len({r.total for r in results if r.complete}) == 1:
+                why += "; the complete counters agree"
+            print(f"warning: the counters disagree{why}{')' if why else ''}", file=sys.stderr)
         return 0
     result = count_macs(ref.module, shape, args.method, backward=args.backward)
     table = [
