@@ -27,8 +27,8 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 from archbench.sizes import conv_output_shape, pool_output_shape
-from archbench.analysis.summary import Shape, _Recorder, _model_device, resolve_model
-from archbench.analysis.trace import model_dtype
+from archbench.analysis.summary import Shape, resolve_model
+from archbench.analysis.trace import Recorder, model_device, model_dtype
 from archbench.errors import ShapeError
 
 
@@ -199,10 +199,10 @@ def checked_forward(model: nn.Module, shape: Shape, name: str | None = None) -> 
             ), []
     was_training = model.training
     model.eval()
-    recorder = _Recorder(model, validate=_validate)
+    recorder = Recorder(model, validate=_validate)
     try:
         with recorder, torch.no_grad():
-            output = model(torch.zeros(shape, device=_model_device(model), dtype=model_dtype(model)))
+            output = model(torch.zeros(shape, device=model_device(model), dtype=model_dtype(model)))
     except _Mismatch as err:
         row = recorder.rows[recorder.open_calls[-1]]
         return InputCheck(
@@ -313,7 +313,7 @@ def check_outputs(
     model.eval()
     try:
         with torch.no_grad():
-            outputs = model(torch.randn(shape, generator=generator).to(_model_device(model), model_dtype(model)))
+            outputs = model(torch.randn(shape, generator=generator).to(model_device(model), model_dtype(model)))
     finally:
         model.train(was_training)
     kind = output_kind(outputs)

@@ -62,8 +62,8 @@ from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
 from archbench.sizes import conv_output_shape, pool_output_shape
-from archbench.analysis.summary import Shape, _model_device, resolve_model
-from archbench.analysis.trace import eval_mode, first_tensor, model_dtype
+from archbench.analysis.summary import Shape, resolve_model
+from archbench.analysis.trace import eval_mode, first_tensor, model_device, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
 
 METHODS = ("analytic", "fvcore", "torch")
@@ -629,7 +629,7 @@ def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
 
 
 def _example_input(model: nn.Module, shape: Shape) -> torch.Tensor:
-    return torch.zeros(shape, device=_model_device(model), dtype=model_dtype(model))
+    return torch.zeros(shape, device=model_device(model), dtype=model_dtype(model))
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ def training_loss(output: object, kind: str = "logits") -> torch.Tensor:
     ``CrossEntropyLoss`` (over dimension 1, targets shaped like the output without it). A first output
     tensor with fewer than two dimensions is trained on its sum.
     """
-    from archbench.analysis.summary import _first_tensor
+    from archbench.analysis.trace import first_tensor as _first_tensor
     from archbench.train import loss_for
 
     out = _first_tensor(output)
@@ -172,7 +172,7 @@ def training_loss(output: object, kind: str = "logits") -> torch.Tensor:
 
 def _target_bytes(output: object) -> int:
     """Bytes of the targets :func:`training_loss` makes for ``output``."""
-    from archbench.analysis.summary import _first_tensor
+    from archbench.analysis.trace import first_tensor as _first_tensor
 
     out = _first_tensor(output)
     if out is None or out.dim() < 2 or not out.is_floating_point():

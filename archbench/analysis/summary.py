@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from archbench.analysis.trace import first_tensor as _first_tensor
+from archbench.analysis.trace import Recorder, model_device
 from archbench.errors import ShapeError
 
 Shape = tuple[int, ...]
@@ -71,52 +71,6 @@ def resolve_model(model_or_name: nn.Module | str, input_shape: Sequence[int] | N
     if not shape or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in shape):
         raise ShapeError(f"Input shape {shape} must be positive integers, e.g. (1, 1, 28, 28).")
     return model, shape
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-class _Recorder:
-    """Forward hooks that log every module call; a context manager that removes them on exit.
-
-    ``open_calls`` holds the indices of the rows whose forward has started but not finished, so after an
-    exception its last entry is the innermost module that failed.
-    """
-
-    def __init__(self, model: nn.Module, validate: Callable[[nn.Module, torch.Tensor], None] | None = None) -> None:
-        self._validate = validate
-        self.rows: list[dict] = []
-        self.open_calls: list[int] = []
-        self._handles = []
-        for name, module in model.named_modules():
-            if name:
-                self._handles.append(module.register_forward_pre_hook(self._pre(name, module)))
-                self._handles.append(module.register_forward_hook(self._post))
-
-    def _pre(self, name: str, module: nn.Module):
-        def hook(_module: nn.Module, args: tuple) -> None:
-            tensor = _first_tensor(args)
-            shape = tuple(tensor.shape) if tensor is not None else ()
-            self.rows.append({"name": name, "module": module, "input_shape": shape, "output_shape": None})
-            self.open_calls.append(len(self.rows) - 1)
-            if self._validate is not None and tensor is not None:
-                self._validate(module, tensor)
-
-        return hook
-
-    def _post(self, _module: nn.Module, _args: tuple, output: object) -> None:
-        tensor = _first_tensor(output)
-        self.rows[self.open_calls.pop()]["output_shape"] = tuple(tensor.shape) if tensor is not None else ()
-
-    def __enter__(self) -> _Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
 
 
 def trace_shapes(model_or_name: nn.Module | str, input_shape: Sequence[int] | None = None) -> list[LayerInfo]:
