@@ -50,17 +50,11 @@ def _add_model_arguments(p: argparse.ArgumentParser, *, batch_default: int = 1) 
 
 def _resolve_cli_model(args: argparse.Namespace) -> tuple[object, tuple[int, ...]]:
     """Build the network named on the command line; returns (resolved model, input shape with batch)."""
-    from archbench.refs import parse_model_args, resolve_ref
+    from archbench.refs import is_reference, missing_input_size, parse_model_args, resolve_ref
 
     options = parse_model_args(args.model_arg)
-    if args.input_size is None and ":" in args.ref:
-        # Checked before building: an unregistered network needs its input size.
-        from archbench.refs import ModelRefError
-
-        raise ModelRefError(
-            f"{args.ref!r} is not a registered network, so its input size is unknown; "
-            "give one sample's shape with --input-size, e.g. --input-size 3 224 224."
-        )
+    if args.input_size is None and is_reference(args.ref):
+        raise missing_input_size(args.ref)  # checked before building: an unregistered network needs it
     ref = resolve_ref(args.ref, **options)
     return ref, ref.input_shape(args.input_size, args.batch)
 

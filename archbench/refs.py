@@ -61,12 +61,17 @@ class ResolvedModel:
         """
         if per_sample is None:
             if self.spec is None:
-                raise ModelRefError(
-                    f"{self.label!r} is not a registered network, so its input size is unknown; "
-                    "give one sample's shape with --input-size, e.g. --input-size 3 224 224."
-                )
+                raise missing_input_size(self.label)
             per_sample = self.spec.input_shape
         return (batch, *per_sample)
+
+
+def missing_input_size(label: str) -> ModelRefError:
+    """The error for an unregistered network named without ``--input-size`` (its input is unknown)."""
+    return ModelRefError(
+        f"{label!r} is not a registered network, so its input size is unknown; "
+        "give one sample's shape with --input-size, e.g. --input-size 3 224 224."
+    )
 
 
 def is_reference(text: str) -> bool:

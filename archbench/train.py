@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from archbench.errors import ArchbenchError, OptionTypeError, TrainingError
 from archbench.layers.batchnorm import BatchNorm
+from archbench.registry import loss_for
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,6 @@ class EpochResult:
     train_accuracy: float
     test_accuracy: float
     seconds: float
-
-
-def loss_for(output: str) -> nn.Module:
-    """The loss that matches a network's output kind (``"logits"`` or ``"log_probs"``)."""
-    return nn.NLLLoss() if output == "log_probs" else nn.CrossEntropyLoss()
 
 
 @torch.no_grad()

@@ -11,7 +11,8 @@ import torch
 
 import archbench
 from archbench.data import load_dataset, make_loaders, synthetic_dataset
-from archbench.train import FitConfig, fit, loss_for
+from archbench.registry import loss_for
+from archbench.train import FitConfig, fit
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

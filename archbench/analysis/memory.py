@@ -49,7 +49,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from archbench.analysis.trace import first_tensor
 from archbench.errors import ArchbenchError, ShapeError
+from archbench.registry import loss_for
 
 Shape = tuple[int, ...]
 
@@ -158,10 +160,7 @@ def training_loss(output: object, kind: str = "logits") -> torch.Tensor:
     ``CrossEntropyLoss`` (over dimension 1, targets shaped like the output without it). A first output
     tensor with fewer than two dimensions is trained on its sum.
     """
-    from archbench.analysis.trace import first_tensor as _first_tensor
-    from archbench.train import loss_for
-
-    out = _first_tensor(output)
+    out = first_tensor(output)
     if out is None:
         raise ArchbenchError("The network returned no tensor, so there is nothing to train; return the logits.")
     if out.dim() < 2 or not out.is_floating_point():
@@ -172,9 +171,7 @@ def training_loss(output: object, kind: str = "logits") -> torch.Tensor:
 
 def _target_bytes(output: object) -> int:
     """Bytes of the targets :func:`training_loss` makes for ``output``."""
-    from archbench.analysis.trace import first_tensor as _first_tensor
-
-    out = _first_tensor(output)
+    out = first_tensor(output)
     if out is None or out.dim() < 2 or not out.is_floating_point():
         return 0
     return out[:, 0].numel() * torch.empty((), dtype=torch.long).element_size()

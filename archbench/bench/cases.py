@@ -221,8 +221,8 @@ def _batches(options: SuiteOptions, macs: int, device: str) -> tuple[int, ...]:
 
 def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]]:
     """Networks to run, as units (a comparison pair is one unit): (label, sample shape, output kind)."""
-    from archbench.refs import resolve_ref
-    from archbench.registry import list_models
+    from archbench.refs import is_reference, missing_input_size, resolve_ref
+    from archbench.registry import get_spec, list_models
 
     names: list[str] = []
     refs: list[str] = []
@@ -243,9 +243,11 @@ def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]
         partners = list(BN_PAIR) if name == BN_PAIR[0] and BN_PAIR[1] in names else [name]
         unit = []
         for label in partners:
-            spec = resolve_ref(label).spec
-            if spec is None and options.input_size is None:
-                raise ArchbenchError(f"{label!r} is not a registered network; give its per-sample shape with --input-size.")
+            if is_reference(label):
+                if options.input_size is None:
+                    raise missing_input_size(label)
+                resolve_ref(label)  # a bad reference fails here, at collection, before anything is timed
+            spec = None if is_reference(label) else get_spec(label)  # the facts only: nothing is built
             shape = (spec.bench_input_shape or spec.input_shape) if spec else options.input_size
             unit.append((label, tuple(shape), spec.output if spec else "logits"))
         units.append(unit)

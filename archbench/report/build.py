@@ -23,7 +23,7 @@ import torch
 from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
 from archbench.analysis.counts import count_macs
 from archbench.bench.results import BenchResults, BenchRow, check_distinct, load_results
-from archbench.bench.scale import is_scale_results, load_scale
+from archbench.bench.scale import is_scale_results
 from archbench.errors import ArchbenchError
 from archbench.registry import ModelSpec, get_model, get_spec, list_models
 from archbench.report import plots
@@ -474,7 +474,7 @@ def _report_files(
     from archbench.report.memory import memory_markdown
 
     memory_text, memory_png = memory_markdown(log=log, measure=measure_memory)
-    scale_docs = [load_scale(r.path) for r in results if r.path is not None and _is_scale_file(r.path)]
+    scale_docs = _scale_docs(results)
     files = {
         "README.md": index_markdown(checks, results, environment),
         "networks.md": networks,
@@ -492,11 +492,16 @@ def _report_files(
     return files, checks
 
 
-def _is_scale_file(path: Path) -> bool:
-    """Whether a ``--bench-json`` file was written by ``archbench scale`` (it feeds the scaling section)."""
+def _scale_docs(results: Sequence[BenchResults]) -> list[dict[str, Any]]:
+    """The ``--bench-json`` files written by ``archbench scale`` (they feed the scaling section), each read once."""
     import json
 
-    try:
-        return is_scale_results(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return False
+    docs = []
+    for result in results:
+        try:
+            data = json.loads(Path(result.path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
+            continue  # load_results already read and validated it; a file gone since is not a scale file
+        if is_scale_results(data):
+            docs.append(data)
+    return docs
