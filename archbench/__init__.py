@@ -9,8 +9,7 @@ Example:
 """
 
 from archbench.analysis import check_input, check_outputs, count_macs, count_params, trace_shapes
-from archbench.analysis.memory import estimate_memory
-from archbench.bench.memory import measure_memory
+from archbench.memory import estimate_memory, measure_memory
 from archbench.errors import ArchbenchError, ShapeError, UnknownModelError
 from archbench.registry import ModelSpec, get_model, get_spec, list_models, register_model
 

@@ -266,8 +266,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_memory(args: argparse.Namespace) -> int:
     """``archbench memory NAME``: predicted (and with ``--measure`` measured) bytes of a training step."""
-    from archbench.analysis.memory import estimate_memory, format_bytes
-    from archbench.bench.memory import check_device, measure_memory
+    from archbench.memory.estimate import estimate_memory, format_bytes
+    from archbench.memory.measure import check_device, measure_memory
 
     if args.measure:
         check_device(args.device)  # before any work: CUDA absent is one line
@@ -339,7 +339,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_scale(args: argparse.Namespace) -> int:
     """``archbench scale MODEL``: DDP training through torchrun per world size, and DDP's gradients checked."""
     from archbench.analysis.summary import trace_shapes
-    from archbench.bench.scale import ScaleConfig, ScaleFailure, run_scale
+    from archbench.scale.launch import ScaleConfig, ScaleFailure, run_scale
     from archbench.refs import parse_model_args
     from archbench.report.scale import gradient_verdict, scale_table
 

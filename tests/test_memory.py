@@ -16,7 +16,7 @@ from torch import nn
 import archbench
 from registered import registered
 from archbench import estimate_memory, measure_memory
-from archbench.bench.memory import peak_memory_during
+from archbench.memory.measure import peak_memory_during
 from archbench.cli import main
 from archbench.errors import ArchbenchError, ShapeError
 
@@ -159,7 +159,7 @@ def _check_peaks(name: str, batch: int, optimizer: str) -> None:
     # The live tensors between operators: what the prediction follows, to well within the 10%.
     assert predicted.peak_train == pytest.approx(measured.peak_train_between_ops, rel=0.02)
     # Everything the allocator saw adds what kernels allocate and free inside (oneDNN's reordered copies):
-    # the prediction is a lower bound of it; see the module docstring of archbench.bench.memory.
+    # the prediction is a lower bound of it; see the module docstring of archbench.memory.measure.
     assert predicted.peak_train <= measured.peak_train * 1.001
     assert measured.peak_inference_between_ops <= predicted.peak_inference * 1.001 <= measured.peak_inference * 1.002
 

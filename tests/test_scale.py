@@ -21,7 +21,7 @@ import torch
 from archbench import cli
 from archbench.bench import load_results
 from archbench.errors import ArchbenchError
-from archbench.bench.scale import SCALE_KEY, ScaleConfig, failure_line, load_scale, run_scale, torchrun_command
+from archbench.scale.launch import SCALE_KEY, ScaleConfig, failure_line, load_scale, run_scale, torchrun_command
 from archbench.report.scale import gradient_verdict, scale_markdown
 
 QUICK = ["--batch", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--timeout", "20", "--time-limit", "240"]

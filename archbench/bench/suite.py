@@ -8,7 +8,7 @@ step is ``zero_grad(set_to_none=True)``, forward, loss (beside the model's outpu
 :func:`archbench.registry.loss_for`), backward and an SGD step; ``forward`` runs in eval mode under
 ``torch.inference_mode``. ``extra_info["peak_memory"]`` is the most bytes allocated during one extra, untimed
 call above what was live before it (parameters, buffers, input and optimizer state excluded): CUDA's allocator
-statistics, or the CPU profiler's memory events (:func:`archbench.bench.memory.peak_memory_during`).
+statistics, or the CPU profiler's memory events (:func:`archbench.memory.measure.peak_memory_during`).
 
 Example:
     $ pytest --benchmark-only -k "lenet5-forward"
@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, enumerate_cases, work_of
-from archbench.bench.memory import peak_memory_during
+from archbench.memory.measure import peak_memory_during
 from archbench.bench.plugin import peak_for, record_row
 from archbench.bench.timing import SyncTimer, set_threads
 from archbench.errors import ArchbenchError

@@ -23,7 +23,7 @@ import torch
 from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
 from archbench.analysis.counts import count_macs
 from archbench.bench.results import BenchResults, BenchRow, check_distinct, load_results
-from archbench.bench.scale import is_scale_results
+from archbench.scale.launch import is_scale_results
 from archbench.errors import ArchbenchError
 from archbench.registry import ModelSpec, get_model, get_spec, list_models
 from archbench.report import plots

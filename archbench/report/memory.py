@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from archbench.analysis.memory import MemoryEstimate, estimate_memory, format_bytes
-from archbench.bench.memory import MemoryMeasurement, measure_memory
+from archbench.memory.estimate import MemoryEstimate, estimate_memory, format_bytes
+from archbench.memory.measure import MemoryMeasurement, measure_memory
 from archbench.registry import get_spec, list_models
 from archbench.report import plots
 from archbench.report.tables import integer, shape, table

@@ -20,7 +20,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from archbench.bench.scale import SCALE_KEY
+from archbench.scale.launch import SCALE_KEY
 
 HEADERS = ("world size", "images/s", "efficiency", "step ms", "compute ms", "all-reduce ms", "global batch")
 _RIGHT = ("right",) * len(HEADERS)
@@ -81,7 +81,7 @@ NOTE = (
 
 
 def scale_markdown(doc: Mapping[str, Any]) -> str:
-    """The markdown section for a scale results document (:func:`archbench.bench.scale.load_scale`)."""
+    """The markdown section for a scale results document (:func:`archbench.scale.launch.load_scale`)."""
     title, detail = _about(doc)
     _, verdict = gradient_verdict(doc[SCALE_KEY]["gradient_check"])
     table = tabulate(scale_rows(doc), headers=HEADERS, tablefmt="pipe", disable_numparse=True, colalign=_RIGHT)

@@ -3,7 +3,7 @@
 The launcher checks every option here (model, sizes, device, endpoint, output path), then starts
 ``python -m torch.distributed.run`` in its own process session with bounded timeouts (rendezvous join and
 read, every collective, the whole run) and ``--max-restarts 0``. The ranks
-(:mod:`archbench.bench.scale_worker`) check DDP's gradients against one process's and time every world size;
+(:mod:`archbench.scale.worker`) check DDP's gradients against one process's and time every world size;
 every node's launcher receives global rank 0's numbers and turns them into a pytest-benchmark-shaped JSON
 (``world_size`` in each row's ``extra_info``, the gradient check under ``"archbench_scale"``).
 
@@ -189,7 +189,7 @@ def torchrun_command(config: ScaleConfig, run_dir: Path) -> list[str]:
                 "--rdzv-conf", f"{conf},is_host={int(config.node_rank == 0)}"]  # fmt: skip
     else:
         cmd += ["--standalone", "--rdzv-conf", conf]
-    return [*cmd, "-m", "archbench.bench.scale_worker", "--run-dir", str(run_dir)]
+    return [*cmd, "-m", "archbench.scale.worker", "--run-dir", str(run_dir)]
 
 
 _FAILURE = re.compile(r"rank\s*:\s*(\d+) \(local_rank: (\d+)\)\s+exitcode\s*:\s*(-?\d+)[^\n]*\n(?:.*\n)*?\s*traceback\s*:\s*(.*)")

@@ -1,4 +1,4 @@
-"""One DDP rank of ``archbench scale``; torchrun starts one per process (``python -m archbench.bench.scale_worker``).
+"""One DDP rank of ``archbench scale``; torchrun starts one per process (``python -m archbench.scale.worker``).
 
 All ranks of one launch measure every world size ``1 … W``: ranks ``0 … ws-1`` train in a process subgroup of
 size ``ws`` while the others wait at a barrier, so one rendezvous serves the whole sweep. World size 1 is a
@@ -262,7 +262,7 @@ def run(run_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m archbench.bench.scale_worker --run-dir DIR``; a failure leaves its cause in DIR."""
+    """Entry point: ``python -m archbench.scale.worker --run-dir DIR``; a failure leaves its cause in DIR."""
     _die_with_parent()
     argv = sys.argv[1:] if argv is None else argv
     run_dir = Path(argv[argv.index("--run-dir") + 1])

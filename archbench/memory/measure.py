@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from archbench.analysis.memory import (
+from archbench.memory.estimate import (
     check_optimizer,
     make_optimizer,
     resolve_dtype,
@@ -236,7 +236,7 @@ def measure_memory(
         ArchbenchError: an unknown optimizer, dtype or device, or CUDA absent.
         ShapeError: an input the network does not take (checked on the meta device before any real work).
     """
-    from archbench.analysis.memory import resolve_for_memory, shape_fits
+    from archbench.memory.estimate import resolve_for_memory, shape_fits
 
     check_optimizer(optimizer)
     check_device(device)
