@@ -137,6 +137,7 @@ def test_zoo_exact_or_names_what_it_missed(case: str, method: str) -> None:
     result = count_macs(build(), shape, method)
     assert isinstance(result.total, int)
     assert result.complete == (not result.uncounted)
+    assert sum(row.macs for row in result.layers) == result.total  # the rows add up to the total
     if result.complete:
         assert result.total == expected
     else:

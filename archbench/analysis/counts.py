@@ -747,7 +747,8 @@ def _block_rows(model: nn.Module, macs_of: Callable[[str], int], counted_by: str
     rows = []
     for module_name, module in model.named_modules():
         children = [_join(module_name, child) for child, _ in module.named_children()]
-        own = macs_of(module_name) - sum(macs_of(child) for child in children) if children else 0
+        # a childless model is no leaf row of its own (rows are its sub-modules' calls): all its work is its own
+        own = macs_of(module_name) - sum(macs_of(child) for child in children) if children or not module_name else 0
         if own:
             params = sum(p.numel() for p in module.parameters(recurse=False))
             rows.append(LayerCount(module_name, type(module).__name__, (), params, own, 0, "", counted_by))
