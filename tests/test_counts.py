@@ -194,12 +194,15 @@ def test_resnet18_macs_match_torchvision_model_counted_by_fvcore_and_torch(
     assert analytic == fvcore.total == torch_count.total
     # fvcore's own grand total also counts BatchNorm and pooling (the issue quotes 1,819,065,856)
     assert fvcore.total + sum(fvcore.other_ops.values()) == 1_819_065_856
-    # the analytic counter reads torchvision's own classes by rule, without running them
+    # torchvision's classes declare no composition: the analytic counter learns how their forward wires the
+    # layers from one meta-device pass, and counts every conv and linear by its closed form (nothing executes)
     theirs = count_macs(torchvision_resnet18, shape)
-    assert theirs.total == analytic and theirs.meta_fallback == ()
+    assert theirs.total == analytic and theirs.meta_fallback == ("ResNet",)
+    assert {r.counted_by for r in theirs.layers if r.macs} == {"meta"}
+    assert [r.output_shape for r in theirs.layers if r.type == "Linear"] == [(1, 1000)]
 
 
-def test_torchvision_bottleneck_block_has_a_rule() -> None:
+def test_torchvision_bottleneck_block_is_counted_by_its_layers_rules() -> None:
     """torchvision's Bottleneck: 1×1 to the width, strided 3×3, 1×1 to 4× planes, projected shortcut."""
     from torchvision.models.resnet import Bottleneck
 
@@ -210,8 +213,9 @@ def test_torchvision_bottleneck_block_has_a_rule() -> None:
         conv_macs(32, 16, 1, 8, batch=2) + conv_macs(16, 16, 3, 4, batch=2)
         + conv_macs(16, 64, 1, 4, batch=2) + conv_macs(32, 64, 1, 4, batch=2)
     )  # fmt: skip
-    assert result.meta_fallback == () and result.output_shape == (2, 64, 4, 4)
+    assert result.meta_fallback == ("Bottleneck",) and result.output_shape == (2, 64, 4, 4)
     assert result.total == expected == count_macs(block, (2, 32, 8, 8), "torch").total
+    assert {r.counted_by for r in result.layers if r.macs} == {"meta"}
 
 
 # --- shape-independent sanity ------------------------------------------------------------------------------

@@ -21,11 +21,13 @@ Methods:
 
 * ``"analytic"``: closed forms where they exist; shapes are propagated by arithmetic (the rules of
   :mod:`archbench.sizes`). Standard torch layers (not subclasses with their own ``forward``) have rules in
-  :data:`_LEAF_RULES`; ``Sequential`` and archbench's blocks and networks (and torchvision's ResNet) compose
-  their children's rules in :data:`_BLOCK_RULES`. A module with no rule is run once on the ``meta`` device
-  (no memory, no arithmetic) under :class:`archbench.analysis.ops.OpCounter`: ruled children are counted by
-  their rules, everything else by torch's per-operator formulas (functional convs and matmuls, attention,
-  LSTM/GRU); :attr:`MacCount.meta_fallback` names those modules, and any operator with no formula is listed
+  :data:`_LEAF_RULES`; ``Sequential`` and the blocks and networks that declare a ``composition`` (archbench's
+  own do; see :data:`COMPOSITIONS`) compose their children's rules. A module with no rule is run once on the
+  ``meta`` device (no memory, no arithmetic) under :class:`archbench.analysis.ops.OpCounter`: ruled children
+  are counted by their rules without running, repeated identical blocks run once and are replayed
+  (:mod:`archbench.analysis.replay`), everything else is counted by torch's per-operator formulas (functional
+  convs and matmuls, attention, LSTM/GRU); :attr:`MacCount.meta_fallback` names those modules, and any operator
+  with no formula is listed
   in :attr:`MacCount.uncounted` (then :attr:`MacCount.complete` is False).
 * ``"fvcore"``: ``fvcore.nn.FlopCountAnalysis`` (a JIT trace), restricted to its conv/linear/matmul ops;
   its own conv formula is registered for ``aten::_convolution_mode`` (``padding="same"``), which it skips.
@@ -352,10 +354,6 @@ _LEAF_RULES: list[tuple[type | tuple[type, ...], LeafRule]] = [
     ((nn.Identity, _DropoutNd), _free_rule),
 ]
 
-#: Leaf layers outside torch, by qualified class name (no import needed to recognise them).
-_LEAF_RULES_BY_NAME: dict[str, LeafRule] = {"archbench.layers.batchnorm.BatchNorm": _norm_rule}
-
-
 class _Tally:
     """Propagates shapes through a model by its rules and collects one :class:`LayerCount` per call."""
 
@@ -410,31 +408,62 @@ class _Tally:
     def meta_forward(self, module: nn.Module, name: str, shape: Shape) -> Shape:
         """No rule: run ``module`` on the meta device under an :class:`~archbench.analysis.ops.OpCounter`.
 
-        Sub-modules with a rule are counted by their rule at the shapes they saw (their operators are
-        muted); every other operator is counted by its formula and booked to the innermost module running
-        it; operators with no formula land in :attr:`uncounted`. Each row carries the real output shape.
+        Sub-modules with a rule are counted by their rule at the shapes they saw: torch's own layers are not
+        run at all (a stub returns an empty tensor of the rule's output shape), a hand-written norm runs with
+        its operators muted. Every other operator is counted by its formula and booked to the innermost module
+        running it; operators with no formula land in :attr:`uncounted`. A call that must do the same work as
+        an earlier one (:func:`archbench.analysis.replay.call_key`: a transformer's repeated blocks) is not run
+        again: the earlier call's rows are replayed under the new name. Each row carries the real output shape.
         """
         from torch.func import functional_call
 
         from archbench.analysis.ops import OpCounter
+        from archbench.analysis.replay import call_key, skeleton
 
         self.fallback.append(name or type(module).__name__)
         counter = OpCounter()
         stack: list[tuple[str, str, int, Shape]] = []  # (owner before, how, macs before, input shape)
+        done: dict[object, tuple[str, list[LayerCount], Counter[str], Counter[str], object]] = {}
 
-        def ruled(sub: nn.Module) -> LeafRule | None:
-            kind, rule = _rule_for(type(sub))
-            if kind == "leaf":
-                return rule
+        def muted_rule(sub: nn.Module) -> LeafRule | None:  # a hand-written norm: run, but counted by rule
+            kind, _ = _rule_for(type(sub))
             return _norm_rule if kind is None and _looks_like_norm(sub) else None
+
+        def stub(sub_name: str, sub: nn.Module, rule: LeafRule) -> Callable:
+            def forward(*args: object, **kwargs: object) -> torch.Tensor:
+                x = first_tensor(args) if first_tensor(args) is not None else first_tensor(kwargs)
+                out = self.leaf(sub, sub_name, tuple(x.shape), rule, "meta")
+                return torch.empty(out, dtype=x.dtype, device="meta")
+
+            return forward
+
+        def replaying(sub_name: str, sub: nn.Module) -> Callable:
+            run = sub.forward
+
+            def forward(*args: object, **kwargs: object) -> object:
+                key = call_key(sub, args, kwargs)
+                if key in done:
+                    first, rows, macs, uncounted, output = done[key]
+                    renamed = {sub_name + k[len(first):]: v for k, v in macs.items()}
+                    self.rows.extend(dataclasses.replace(r, name=sub_name + r.name[len(first):]) for r in rows)
+                    counter.macs.update(renamed)
+                    counter.uncounted.update(uncounted)
+                    return skeleton(output)
+                start, macs_before, uncounted_before = len(self.rows), Counter(counter.macs), Counter(counter.uncounted)
+                output = run(*args, **kwargs)
+                if key is not None:
+                    done[key] = (sub_name, self.rows[start:], counter.macs - macs_before,
+                                 counter.uncounted - uncounted_before, output)  # fmt: skip
+                return output
+
+            return forward
 
         def pre(sub_name: str, sub: nn.Module, args: tuple) -> None:
             tensor = first_tensor(args)
-            sub_shape = tuple(tensor.shape) if tensor is not None else ()
-            rule = ruled(sub) if tensor is not None else None
-            if rule is not None:
+            muted = tensor is not None and muted_rule(sub) is not None
+            if muted:
                 counter.muted += 1
-            stack.append((counter.owner, "rule" if rule else "ops", counter.macs[sub_name], sub_shape))
+            stack.append((counter.owner, "rule" if muted else "ops", counter.macs[sub_name], tuple(tensor.shape) if tensor is not None else ()))
             counter.owner = sub_name
 
         def post(sub_name: str, sub: nn.Module, _args: tuple, output: object) -> None:
@@ -442,7 +471,7 @@ class _Tally:
             counter.owner = owner
             if how == "rule":
                 counter.muted -= 1
-                self.leaf(sub, sub_name, sub_shape, ruled(sub), "meta")
+                self.leaf(sub, sub_name, sub_shape, muted_rule(sub), "meta")
                 return
             own = counter.macs[sub_name] - before
             if own or next(sub.children(), None) is None:
@@ -451,12 +480,19 @@ class _Tally:
                 out_shape = tuple(out.shape) if out is not None else ()
                 self.rows.append(LayerCount(sub_name, type(sub).__name__, out_shape, params, own, 0, "", "ops"))
 
-        handles = []
+        handles, patched = [], []
         for sub_name, sub in module.named_modules():
-            if sub_name:
-                full = _join(name, sub_name)
+            if not sub_name:
+                continue
+            full = _join(name, sub_name)
+            kind, rule = _rule_for(type(sub))
+            if kind == "leaf":  # torch's own layer (its forward returns one tensor): not run, counted by rule
+                sub.forward = stub(full, sub, rule)
+            else:
+                sub.forward = replaying(full, sub)
                 handles.append(sub.register_forward_pre_hook(functools.partial(pre, full)))
                 handles.append(sub.register_forward_hook(functools.partial(post, full)))
+            patched.append(sub)
         tensors = chain(module.named_parameters(), module.named_buffers())
         state = {k: torch.empty_like(v, device="meta") for k, v in tensors}  # shapes only, nothing copied
         dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.get_default_dtype())
@@ -464,6 +500,8 @@ class _Tally:
         try:
             with eval_mode(module), torch.no_grad(), counter:
                 output = functional_call(module, state, (torch.empty(shape, device="meta", dtype=dtype),))
+        except ArchbenchError:
+            raise
         except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ShapeError(
@@ -473,6 +511,8 @@ class _Tally:
         finally:
             for handle in handles:
                 handle.remove()
+            for sub in patched:
+                del sub.forward
         out = first_tensor(output)
         out_shape = tuple(out.shape) if out is not None else ()
         if counter.macs[name]:  # work the module does itself, in functional calls
@@ -512,86 +552,62 @@ BlockRule = Callable[[nn.Module, str, Shape, _Tally], Shape]
 
 
 def _in_order(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """For a module whose forward calls each child once, in registration order (Sequential, our networks)."""
+    """``"in_order"``: a forward that calls each child once, in registration order (as ``Sequential`` does)."""
     return t.chain(m, name, shape, [child for child, _ in m.named_children()])
 
 
 def _simple_residual(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``relu(x + conv2(relu(conv1(x))))``."""
+    """``"simple_residual"``: ``relu(x + conv2(relu(conv1(x))))``."""
     y = t.chain(m, name, shape, ("conv1", "relu", "conv2"))
     return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shape))
 
 
-def _basic_block(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """ResNet basic block (archbench's Residual, torchvision's BasicBlock): two 3×3 convs + shortcut, ReLU."""
+def _residual(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """``"residual"``: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut)``, shortcut ``downsample`` or ``x``."""
     y = t.chain(m, name, shape, ("conv1", "bn1", "relu", "conv2", "bn2"))
     shortcut = shape if m.downsample is None else t.visit(m.downsample, _join(name, "downsample"), shape)
     return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shortcut))
 
 
-def _bottleneck_block(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """torchvision's Bottleneck: 1×1, 3×3, 1×1 convs with BN (ReLU after the first two) + shortcut, ReLU."""
+def _bottleneck(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """``"bottleneck"``: 1×1, 3×3, 1×1 convs with BN (``relu`` after the first two) + shortcut, then ``relu``."""
     y = t.chain(m, name, shape, ("conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3"))
     shortcut = shape if m.downsample is None else t.visit(m.downsample, _join(name, "downsample"), shape)
     return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shortcut))
 
 
-def _inception(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """Four branches on the same input, concatenated along channels."""
-    branches = ("branch1x1", "branch5x5", "branch3x3", "branch_pool")
-    return t.concat(name, [t.visit(getattr(m, b), _join(name, b), shape) for b in branches])
+def _concat_branches(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """``"concat_branches"``: every child on the same input, concatenated on channels in registration order."""
+    return t.concat(name, [t.visit(branch, _join(name, b), shape) for b, branch in m.named_children()])
 
 
-def _four_branches(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """GoogLeNet's Inception block (archbench's, torchvision's): ``branch1``…``branch4`` concatenated on channels."""
-    branches = ("branch1", "branch2", "branch3", "branch4")
-    return t.concat(name, [t.visit(getattr(m, b), _join(name, b), shape) for b in branches])
-
-
-def _dense_block(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """A dense block: each child's output is concatenated to its input on channels."""
+def _dense(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
+    """``"dense"``: each child's output is concatenated to its input on channels."""
     for child, layer in m.named_children():
         shape = t.concat(_join(name, child), [shape, t.visit(layer, _join(name, child), shape)])
     return shape
 
 
-def _torchvision_resnet(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """torchvision's ResNet: its children in order, with ``torch.flatten(x, 1)`` before ``fc``."""
-    stem = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
-    x = t.chain(m, name, shape, stem)
-    return t.visit(m.fc, _join(name, "fc"), (x[0], math.prod(x[1:])))  # (N, 512, 1, 1) -> (N, 512)
-
-
-#: Blocks and networks by qualified class name (exact class: a subclass may change ``forward``).
-#: Each rule mirrors that class's ``forward``; the cross-check tests hold them to fvcore and torch.
-_BLOCK_RULES: dict[str, BlockRule] = {
-    "archbench.layers.blocks.SimpleResidualBlock": _simple_residual,
-    "archbench.layers.blocks.Residual": _basic_block,
-    "archbench.layers.blocks.InceptionA": _inception,
-    "archbench.layers.blocks.Bottleneck": _bottleneck_block,
-    "archbench.layers.blocks.Inception": _four_branches,
-    "archbench.layers.blocks.DenseBlock": _dense_block,
-    "archbench.layers.blocks.DirectConv": _in_order,
-    "archbench.layers.blocks.BottleneckConv": _in_order,
-    "archbench.models.lenet.LeNet": _in_order,
-    "archbench.models.mnist_net.MnistNet": _in_order,
-    "archbench.models.inception.InceptionNet": _in_order,
-    "archbench.models.resnet.ResidualNet": _in_order,
-    "archbench.models.resnet.ResNet": _in_order,
-    "torchvision.models.resnet.BasicBlock": _basic_block,
-    "torchvision.models.resnet.Bottleneck": _bottleneck_block,
-    "torchvision.models.resnet.ResNet": _torchvision_resnet,
+#: How a block's ``forward`` composes its children, by the name a class declares in its ``composition``
+#: attribute (archbench's blocks and networks do, beside their ``forward``). The rules know children's roles
+#: (``conv1``, ``downsample``) but no class; anything without a declaration runs on the meta device instead.
+#: The cross-check tests hold each declaring class to fvcore and torch.
+COMPOSITIONS: dict[str, BlockRule] = {
+    "in_order": _in_order,
+    "simple_residual": _simple_residual,
+    "residual": _residual,
+    "bottleneck": _bottleneck,
+    "concat_branches": _concat_branches,
+    "dense": _dense,
 }
 
 
 @functools.cache
 def _rule_for(cls: type) -> tuple[str | None, Callable | None]:
     """``("block", rule)``, ``("leaf", rule)`` or ``(None, None)`` for a module class."""
-    qualified = f"{cls.__module__}.{cls.__qualname__}"
-    if qualified in _BLOCK_RULES:
-        return "block", _BLOCK_RULES[qualified]
-    if qualified in _LEAF_RULES_BY_NAME:
-        return "leaf", _LEAF_RULES_BY_NAME[qualified]
+    declaring = next((c for c in cls.__mro__ if "composition" in vars(c)), None)
+    if declaring is not None and cls.forward is declaring.forward:  # a subclass with its own forward: no rule
+        return "block", COMPOSITIONS[declaring.composition]
     if cls.forward is nn.Sequential.forward:  # Sequential, or a subclass that keeps its forward
         return "block", _in_order
     for kinds, rule in _LEAF_RULES:

@@ -31,6 +31,8 @@ class SimpleResidualBlock(nn.Module):
         torch.Size([2, 16, 12, 12])
     """
 
+    composition = "simple_residual"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
@@ -83,6 +85,8 @@ class Residual(nn.Module):
         torch.Size([4, 6, 3, 3])
     """
 
+    composition = "residual"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     expansion = 1  # output channels per ``out_channels`` (the Bottleneck's is 4)
 
     def __init__(
@@ -129,6 +133,8 @@ class Bottleneck(nn.Module):
         torch.Size([1, 256, 8, 8])
     """
 
+    composition = "bottleneck"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     expansion = 4
 
     def __init__(
@@ -174,6 +180,8 @@ class InceptionA(nn.Module):
         torch.Size([1, 88, 12, 12])
     """
 
+    composition = "concat_branches"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     out_channels = 16 + 24 + 24 + 24
 
     def __init__(self, in_channels: int) -> None:
@@ -211,6 +219,8 @@ class DirectConv(nn.Module):
         torch.Size([1, 32, 28, 28])
     """
 
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(self, in_channels: int = 192, out_channels: int = 32, kernel: int = 5) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
@@ -232,6 +242,8 @@ class BottleneckConv(nn.Module):
         >>> BottleneckConv()(torch.zeros(1, 192, 28, 28)).shape
         torch.Size([1, 32, 28, 28])
     """
+
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
 
     def __init__(
         self, in_channels: int = 192, mid_channels: int = 16, out_channels: int = 32, kernel: int = 5
@@ -317,6 +329,8 @@ class Inception(nn.Module):
         torch.Size([1, 256, 12, 12])
     """
 
+    composition = "concat_branches"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(
         self,
         in_channels: int,
@@ -386,6 +400,8 @@ class DenseBlock(nn.Module):
         >>> DenseBlock(4, 64, 32)(torch.zeros(1, 64, 8, 8)).shape
         torch.Size([1, 192, 8, 8])
     """
+
+    composition = "dense"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
 
     def __init__(self, num_layers: int, in_channels: int, growth: int, *, bottleneck: int | None = None) -> None:
         super().__init__()

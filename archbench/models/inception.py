@@ -21,6 +21,8 @@ class InceptionNet(nn.Module):
         torch.Size([2, 10])
     """
 
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         width = InceptionA.out_channels  # 16 + 24 + 24 + 24 = 88

@@ -78,6 +78,8 @@ class LeNet(nn.Module):
         torch.Size([2, 10])
     """
 
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(self, config: LeNetConfig) -> None:
         super().__init__()
         if config.activation not in _ACTIVATIONS or config.pool not in _POOLS:

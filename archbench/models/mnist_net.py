@@ -24,6 +24,8 @@ class MnistNet(nn.Module):
         torch.Size([2, 10])
     """
 
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(self, num_classes: int = 10, dropout: float = 0.5) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)

@@ -30,6 +30,8 @@ class ResidualNet(nn.Module):
         torch.Size([2, 10])
     """
 
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 16, kernel_size=5)
@@ -64,6 +66,8 @@ class ResNet(nn.Module):
         >>> ResNet(Residual, (2, 2, 2, 2))(torch.zeros(1, 1, 96, 96)).shape
         torch.Size([1, 10])
     """
+
+    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
 
     widths = (64, 128, 256, 512)
 
