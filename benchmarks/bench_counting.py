@@ -1,7 +1,9 @@
-"""How long counting takes: ``count_macs(resnet18, 1×3×224×224)`` by each method, side by side.
+"""How long counting takes at 1×3×224×224, by each method side by side: ResNet-18 and ViT-B/16.
 
-The model is archbench's ResNet-18 in its torchvision configuration (1,814,073,344 conv + linear MACs, the
-figure torchvision publishes), built once; every method must give that total (checked after timing).
+ResNet-18 twice: archbench's in its torchvision configuration (its blocks declare how they compose, so the
+analytic counter runs nothing) and torchvision's own (no declaration: one meta-device pass learns the wiring).
+Both have 1,814,073,344 conv + linear MACs, the figure torchvision publishes; every method must give that
+total (checked after timing).
 
 Example:
     $ pytest benchmarks/bench_counting.py --benchmark-only
@@ -28,6 +30,17 @@ def test_count_macs_resnet18(benchmark, method: str, model: torch.nn.Module) -> 
     benchmark.group = "count-macs-resnet18-224"
     result = benchmark(count_macs, model, SHAPE, method)
     benchmark.extra_info.update(method=method, model="resnet18 (torchvision config)", shape=list(SHAPE),
+                                threads=torch.get_num_threads(), macs=result.total)  # fmt: skip
+    assert result.total == 1_814_073_344
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_count_macs_torchvision_resnet18(benchmark, method: str) -> None:
+    import torchvision
+
+    benchmark.group = "count-macs-torchvision-resnet18-224"
+    result = benchmark(count_macs, torchvision.models.resnet18(), SHAPE, method)
+    benchmark.extra_info.update(method=method, model="torchvision resnet18", shape=list(SHAPE),
                                 threads=torch.get_num_threads(), macs=result.total)  # fmt: skip
     assert result.total == 1_814_073_344
 

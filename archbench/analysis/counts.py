@@ -424,6 +424,7 @@ class _Tally:
         counter = OpCounter()
         stack: list[tuple[str, str, int, Shape]] = []  # (owner before, how, macs before, input shape)
         done: dict[object, tuple[str, list[LayerCount], Counter[str], Counter[str], object]] = {}
+        fingerprints: dict = {}  # replay.fingerprint's memo for this pass
 
         def muted_rule(sub: nn.Module) -> LeafRule | None:  # a hand-written norm: run, but counted by rule
             kind, _ = _rule_for(type(sub))
@@ -441,7 +442,7 @@ class _Tally:
             run = sub.forward
 
             def forward(*args: object, **kwargs: object) -> object:
-                key = call_key(sub, args, kwargs)
+                key = call_key(sub, args, kwargs, fingerprints)
                 if key in done:
                     first, rows, macs, uncounted, output = done[key]
                     renamed = {sub_name + k[len(first):]: v for k, v in macs.items()}

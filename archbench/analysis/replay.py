@@ -73,30 +73,32 @@ def _shapes(tensors: dict[str, torch.Tensor | None]) -> tuple:
     return tuple((k, None if t is None else (tuple(t.shape), t.dtype)) for k, t in tensors.items())
 
 
-def fingerprint(module: nn.Module) -> Hashable | None:
+def fingerprint(module: nn.Module, memo: dict[int, Hashable | None] | None = None) -> Hashable | None:
     """What decides a module's work besides its inputs, or ``None`` if some attribute cannot be compared.
 
     A plain tensor attribute (not a parameter or buffer) gives ``None``: its values could steer the forward.
+    ``memo`` (``{id(module): fingerprint}``) spares recomputing sub-modules within one pass.
     """
-    try:
-        return tuple(
-            (
-                name,
-                type(m),
-                m.training,
-                _shapes(m._parameters),
-                _shapes(m._buffers),
-                tuple((k, _freeze(v, tensors=False)) for k, v in vars(m).items() if k not in _INTERNALS),
+    memo = {} if memo is None else memo
+    if id(module) not in memo:
+        try:
+            own = (
+                type(module),
+                module.training,
+                _shapes(module._parameters),
+                _shapes(module._buffers),
+                tuple((k, _freeze(v, tensors=False)) for k, v in vars(module).items() if k not in _INTERNALS),
             )
-            for name, m in module.named_modules()
-        )
-    except _NoKey:
-        return None
+        except _NoKey:
+            own = None
+        children = tuple((name, fingerprint(child, memo)) for name, child in module._modules.items() if child is not None)
+        memo[id(module)] = None if own is None or any(c is None for _, c in children) else (own, children)
+    return memo[id(module)]
 
 
-def call_key(module: nn.Module, args: tuple, kwargs: dict) -> Hashable | None:
+def call_key(module: nn.Module, args: tuple, kwargs: dict, memo: dict | None = None) -> Hashable | None:
     """Equal for two calls that must do the same work (see the module docstring), else ``None`` or different."""
-    module_key = fingerprint(module)
+    module_key = fingerprint(module, memo)
     if module_key is None:
         return None
     try:
