@@ -16,98 +16,25 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
-from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
-from archbench.sizes import conv_output_shape, pool_output_shape
+from archbench.analysis.rules import Mismatch, hand_written_norm_rule, rule_for
 from archbench.analysis.summary import Shape, resolve_model
 from archbench.analysis.trace import Recorder, model_device, model_dtype
 from archbench.errors import ShapeError
 
 
-class _Mismatch(Exception):
-    """A layer's expectation that its input does not meet; ``phrase`` reads "expects ... but receives ..."."""
-
-    def __init__(self, what: str, expected: object, actual: object, fix: str, phrase: str | None = None) -> None:
-        super().__init__(what)
-        self.expected, self.actual, self.fix = expected, actual, fix
-        self.phrase = phrase or f"expects {expected} {what} but receives {actual}"
-
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
-
-
-def _dims(n: int, x: torch.Tensor, kind: str) -> None:
-    if x.dim() != n + 2:
-        raise _Mismatch(
-            "input dimensions", n + 2, x.dim(), f"pass a batched (N, C, {', '.join('HWD'[:n])}) tensor to this {kind}"
-        )
-
-
-def _check_linear(m: nn.Linear, x: torch.Tensor) -> None:
-    if x.shape[-1] != m.in_features:
-        raise _Mismatch("input features", m.in_features, x.shape[-1], f"set in_features={x.shape[-1]} or change the input")
-
-
-def _check_conv(m: _ConvNd, x: torch.Tensor) -> None:
-    n = len(m.kernel_size)
-    _dims(n, x, "convolution")
-    if x.shape[1] != m.in_channels:
-        raise _Mismatch("input channels", m.in_channels, x.shape[1], f"set in_channels={x.shape[1]} or change the input")
-    if isinstance(m.padding, str):
-        return
-    try:
-        conv_output_shape(tuple(x.shape[2:]), m.kernel_size, m.stride, m.padding, m.dilation)
-    except ShapeError:
-        need = tuple(d * (k - 1) + 1 - 2 * p for k, p, d in zip(m.kernel_size, m.padding, m.dilation))
-        got = tuple(x.shape[2:])
-        phrase = f"expects spatial size at least {_fmt(need)} but receives {_fmt(got)}"
-        raise _Mismatch("spatial size", need, got, "use a larger input or a smaller kernel", phrase) from None
-
-
-def _check_pool(m: _MaxPoolNd | _AvgPoolNd, x: torch.Tensor) -> None:
-    n = 2 if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) else (1 if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) else 3)
-    if x.dim() < n + 1:
-        raise _Mismatch("input dimensions", n + 2, x.dim(), "pass a batched tensor")
-    dilation = getattr(m, "dilation", 1)
-    try:
-        pool_output_shape(tuple(x.shape[-n:]), m.kernel_size, m.stride, m.padding, dilation, m.ceil_mode)
-    except ShapeError as err:
-        got = tuple(x.shape[-n:])
-        phrase = f"expects a window that fits but receives spatial size {_fmt(got)} ({err})"
-        raise _Mismatch("spatial size", "a window that fits", got, "use a larger input", phrase.rstrip(".")) from None
-
-
-def _check_norm(m: nn.Module, x: torch.Tensor) -> None:
-    if x.dim() < 2 or x.shape[1] != m.num_features:
-        actual = x.shape[1] if x.dim() >= 2 else tuple(x.shape)
-        raise _Mismatch("channels", m.num_features, actual, f"set num_features={actual} or change the input")
-
-
-# (module type, rule): the first matching rule validates a module's input before it runs.
-_RULES: list[tuple[type | tuple[type, ...], Callable[[nn.Module, torch.Tensor], None]]] = [
-    (nn.Linear, _check_linear),
-    (_ConvNd, _check_conv),
-    ((_MaxPoolNd, _AvgPoolNd), _check_pool),
-    (_BatchNorm, _check_norm),
-]
-
-
 def _validate(module: nn.Module, x: torch.Tensor) -> None:
-    for kind, rule in _RULES:
-        if isinstance(module, kind):
-            rule(module, x)
-            return
-    if hasattr(module, "num_features") and hasattr(module, "running_mean"):  # archbench's own BatchNorm
-        _check_norm(module, x)
+    """Hold a layer's input to its rule in :mod:`archbench.analysis.rules`; raises :class:`Mismatch`."""
+    kind, rule = rule_for(type(module))
+    rule = rule if kind == "leaf" else hand_written_norm_rule(module)
+    if rule is not None:
+        rule(module, tuple(x.shape))
 
 
 @dataclass(frozen=True)
@@ -203,7 +130,7 @@ def checked_forward(model: nn.Module, shape: Shape, name: str | None = None) -> 
     try:
         with recorder, torch.no_grad():
             output = model(torch.zeros(shape, device=model_device(model), dtype=model_dtype(model)))
-    except _Mismatch as err:
+    except Mismatch as err:
         row = recorder.rows[recorder.open_calls[-1]]
         return InputCheck(
             ok=False,

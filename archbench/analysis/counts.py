@@ -20,9 +20,9 @@ Conventions (DESIGN.md):
 Methods:
 
 * ``"analytic"``: closed forms where they exist; shapes are propagated by arithmetic (the rules of
-  :mod:`archbench.sizes`). Standard torch layers (not subclasses with their own ``forward``) have rules in
-  :data:`_LEAF_RULES`; ``Sequential`` and the blocks and networks that declare a ``composition`` (archbench's
-  own do; see :data:`COMPOSITIONS`) compose their children's rules. A module with no rule is run once on the
+  :mod:`archbench.sizes`), by the one rule table of :mod:`archbench.analysis.rules`: standard torch layers
+  (not subclasses with their own ``forward``) have leaf rules; ``Sequential`` and the blocks and networks
+  that declare a ``composition`` (archbench's own do) compose their children's rules. A module with no rule is run once on the
   ``meta`` device (no memory, no arithmetic) under :class:`archbench.analysis.ops.OpCounter`: ruled children
   are counted by their rules without running, repeated identical blocks run once and are replayed
   (:mod:`archbench.analysis.replay`), everything else is counted by torch's per-operator formulas (functional
@@ -58,12 +58,8 @@ from itertools import chain
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.nn.modules.conv import _ConvNd
-from torch.nn.modules.dropout import _DropoutNd
-from torch.nn.modules.pooling import _AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _MaxPoolNd
 
-from archbench.sizes import conv_output_shape, pool_output_shape
+from archbench.analysis.rules import LeafRule, hand_written_norm_rule, is_norm, rule_for
 from archbench.analysis.summary import Shape, resolve_model
 from archbench.analysis.trace import eval_mode, first_tensor, model_device, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
@@ -223,136 +219,9 @@ def count_macs(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# analytic: one table of closed-form rules
+# analytic: the closed-form rules of archbench.analysis.rules, walked through the model
 # ----------------------------------------------------------------------------------------------------------
 
-# A leaf rule maps (module, input shape) to (output shape, MACs, other ops, other kind).
-LeafRule = Callable[[nn.Module, Shape], tuple[Shape, int, int, str]]
-
-
-def _conv_rule(m: _ConvNd, shape: Shape) -> tuple[Shape, int, int, str]:
-    n = len(m.kernel_size)
-    if len(shape) == n + 1:  # unbatched (C, H, W), as PyTorch allows: one sample
-        out, macs, _, _ = _conv_rule(m, (1, *shape))
-        return out[1:], macs, 0, ""
-    if len(shape) != n + 2:
-        raise ShapeError(
-            f"expects a {n + 2}-dimensional (N, C, {', '.join('DHW'[3 - n :])}) input but receives shape {shape}; "
-            "add the batch dimension."
-        )
-    if shape[1] != m.in_channels:
-        raise ShapeError(
-            f"expects {m.in_channels} input channels but receives {shape[1]}; "
-            f"set in_channels={shape[1]} or change the input."
-        )
-    batch, spatial, kernel = shape[0], shape[2:], math.prod(m.kernel_size)
-    if m.transposed:
-        out = tuple(
-            (s - 1) * st - 2 * p + d * (k - 1) + op + 1
-            for s, st, p, d, k, op in zip(spatial, m.stride, m.padding, m.dilation, m.kernel_size, m.output_padding)
-        )
-        macs = batch * m.in_channels * math.prod(spatial) * (m.out_channels // m.groups) * kernel
-    else:
-        if m.padding == "same":
-            out = spatial
-        else:
-            padding = (0,) * n if m.padding == "valid" else m.padding
-            try:
-                out = conv_output_shape(spatial, m.kernel_size, m.stride, padding, m.dilation)
-            except ShapeError:
-                need = "×".join(str(d * (k - 1) + 1 - 2 * p) for k, p, d in zip(m.kernel_size, padding, m.dilation))
-                got = "×".join(map(str, spatial))
-                raise ShapeError(
-                    f"expects spatial size at least {need} but receives {got}; use a larger input or a smaller kernel."
-                ) from None
-        macs = batch * m.out_channels * math.prod(out) * (m.in_channels // m.groups) * kernel
-    return (batch, m.out_channels, *out), macs, 0, ""
-
-
-def _linear_rule(m: nn.Linear, shape: Shape) -> tuple[Shape, int, int, str]:
-    if not shape or shape[-1] != m.in_features:
-        got = shape[-1] if shape else shape
-        raise ShapeError(
-            f"expects {m.in_features} input features but receives {got}; set in_features={got} or change the input."
-        )
-    rows = math.prod(shape[:-1])
-    return (*shape[:-1], m.out_features), rows * m.in_features * m.out_features, 0, ""
-
-
-def _norm_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
-    if len(shape) < 2 or shape[1] != m.num_features:
-        raise ShapeError(
-            f"expects {m.num_features} channels in dimension 1 but receives shape {shape}; "
-            "set num_features to the input's channels or change the input."
-        )
-    return shape, 0, 2 * math.prod(shape), "batchnorm"
-
-
-def _pool_dims(m: nn.Module) -> int:
-    return int(type(m).__name__[-2])  # MaxPool2d -> 2, AdaptiveAvgPool3d -> 3
-
-
-def _split(m: nn.Module, shape: Shape) -> tuple[Shape, Shape]:
-    n = _pool_dims(m)
-    if len(shape) not in (n + 1, n + 2):
-        raise ShapeError(f"expects a {n + 1}- or {n + 2}-dimensional input but receives shape {shape}.")
-    return shape[:-n], shape[-n:]
-
-
-def _pool_rule(m: _MaxPoolNd | _AvgPoolNd, shape: Shape) -> tuple[Shape, int, int, str]:
-    lead, spatial = _split(m, shape)
-    n = len(spatial)
-    kernel = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,) * n
-    stride = m.stride if m.stride not in (None, ()) else kernel
-    try:
-        out = pool_output_shape(spatial, kernel, stride, m.padding, getattr(m, "dilation", 1), m.ceil_mode)
-    except ShapeError as err:
-        got = "×".join(map(str, spatial))
-        detail = str(err).rstrip(".")
-        raise ShapeError(f"expects a window that fits but receives spatial size {got} ({detail}).") from None
-    elements = math.prod(lead) * math.prod(out)
-    return (*lead, *out), 0, elements * math.prod(kernel), "pooling"
-
-
-def _adaptive_rule(m: _AdaptiveAvgPoolNd | _AdaptiveMaxPoolNd, shape: Shape) -> tuple[Shape, int, int, str]:
-    lead, spatial = _split(m, shape)
-    sizes = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * len(spatial)
-    out = tuple(s if o is None else o for s, o in zip(spatial, sizes))
-    # window i spans [floor(i*In/Out), ceil((i+1)*In/Out)); the windows' lengths add up exactly per dimension
-    reads = math.prod(sum(-(-(i + 1) * s // o) - i * s // o for i in range(o)) for s, o in zip(spatial, out))
-    return (*lead, *out), 0, math.prod(lead) * reads, "pooling"
-
-
-def _activation_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
-    return shape, 0, math.prod(shape), "activation"
-
-
-def _free_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
-    return shape, 0, 0, ""
-
-
-def _flatten_rule(m: nn.Flatten, shape: Shape) -> tuple[Shape, int, int, str]:
-    start, end = m.start_dim % len(shape), m.end_dim % len(shape)
-    return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :]), 0, 0, ""
-
-
-_ACTIVATIONS = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-    nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Softsign,
-    nn.Softmax, nn.LogSoftmax, nn.Softmin,
-)  # fmt: skip
-
-#: (module types, rule): the first match decides; subclasses of these torch layers count the same.
-_LEAF_RULES: list[tuple[type | tuple[type, ...], LeafRule]] = [
-    (_ConvNd, _conv_rule),
-    (nn.Linear, _linear_rule),
-    (_BatchNorm, _norm_rule),
-    ((_MaxPoolNd, _AvgPoolNd), _pool_rule),
-    ((_AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd), _adaptive_rule),
-    (_ACTIVATIONS, _activation_rule),
-    (nn.Flatten, _flatten_rule),
-    ((nn.Identity, _DropoutNd), _free_rule),
-]
 
 class _Tally:
     """Propagates shapes through a model by its rules and collects one :class:`LayerCount` per call."""
@@ -364,9 +233,10 @@ class _Tally:
 
     def visit(self, module: nn.Module, name: str, shape: Shape) -> Shape:
         """Output shape of ``module`` on ``shape``; records its rows."""
-        kind, rule = _rule_for(type(module))
-        if kind == "leaf" or (kind is None and _looks_like_norm(module)):
-            return self.leaf(module, name, shape, rule or _norm_rule, "rule")
+        kind, rule = rule_for(type(module))
+        norm = hand_written_norm_rule(module)
+        if kind == "leaf" or norm is not None:
+            return self.leaf(module, name, shape, rule or norm, "rule")
         if kind == "block":
             return rule(module, name, shape, self)
         return self.meta_forward(module, name, shape)
@@ -426,10 +296,6 @@ class _Tally:
         done: dict[object, tuple[str, list[LayerCount], Counter[str], Counter[str], object]] = {}
         fingerprints: dict = {}  # replay.fingerprint's memo for this pass
 
-        def muted_rule(sub: nn.Module) -> LeafRule | None:  # a hand-written norm: run, but counted by rule
-            kind, _ = _rule_for(type(sub))
-            return _norm_rule if kind is None and _looks_like_norm(sub) else None
-
         def stub(sub_name: str, sub: nn.Module, rule: LeafRule) -> Callable:
             def forward(*args: object, **kwargs: object) -> torch.Tensor:
                 x = first_tensor(args) if first_tensor(args) is not None else first_tensor(kwargs)
@@ -461,7 +327,7 @@ class _Tally:
 
         def pre(sub_name: str, sub: nn.Module, args: tuple) -> None:
             tensor = first_tensor(args)
-            muted = tensor is not None and muted_rule(sub) is not None
+            muted = tensor is not None and hand_written_norm_rule(sub) is not None
             if muted:
                 counter.muted += 1
             stack.append((counter.owner, "rule" if muted else "ops", counter.macs[sub_name], tuple(tensor.shape) if tensor is not None else ()))
@@ -472,7 +338,7 @@ class _Tally:
             counter.owner = owner
             if how == "rule":
                 counter.muted -= 1
-                self.leaf(sub, sub_name, sub_shape, muted_rule(sub), "meta")
+                self.leaf(sub, sub_name, sub_shape, hand_written_norm_rule(sub), "meta")
                 return
             own = counter.macs[sub_name] - before
             if own or next(sub.children(), None) is None:
@@ -486,7 +352,7 @@ class _Tally:
             if not sub_name:
                 continue
             full = _join(name, sub_name)
-            kind, rule = _rule_for(type(sub))
+            kind, rule = rule_for(type(sub))
             if kind == "leaf":  # torch's own layer (its forward returns one tensor): not run, counted by rule
                 sub.forward = stub(full, sub, rule)
             else:
@@ -532,90 +398,6 @@ def _record_call(calls: list, name: str, module: nn.Module, args: tuple) -> None
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
-
-
-def _looks_like_norm(module: nn.Module) -> bool:
-    """A hand-written BatchNorm (archbench's or a user's): running statistics and no children."""
-    return (
-        hasattr(module, "num_features")
-        and hasattr(module, "running_mean")
-        and next(module.children(), None) is None
-    )
-
-
-def _is_norm(module: nn.Module) -> bool:
-    kind, rule = _rule_for(type(module))
-    return rule is _norm_rule or (kind is None and _looks_like_norm(module))
-
-
-# A block rule composes its children: (module, name, input shape, tally) -> output shape.
-BlockRule = Callable[[nn.Module, str, Shape, _Tally], Shape]
-
-
-def _in_order(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``"in_order"``: a forward that calls each child once, in registration order (as ``Sequential`` does)."""
-    return t.chain(m, name, shape, [child for child, _ in m.named_children()])
-
-
-def _simple_residual(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``"simple_residual"``: ``relu(x + conv2(relu(conv1(x))))``."""
-    y = t.chain(m, name, shape, ("conv1", "relu", "conv2"))
-    return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shape))
-
-
-def _residual(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``"residual"``: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut)``, shortcut ``downsample`` or ``x``."""
-    y = t.chain(m, name, shape, ("conv1", "bn1", "relu", "conv2", "bn2"))
-    shortcut = shape if m.downsample is None else t.visit(m.downsample, _join(name, "downsample"), shape)
-    return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shortcut))
-
-
-def _bottleneck(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``"bottleneck"``: 1×1, 3×3, 1×1 convs with BN (``relu`` after the first two) + shortcut, then ``relu``."""
-    y = t.chain(m, name, shape, ("conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3"))
-    shortcut = shape if m.downsample is None else t.visit(m.downsample, _join(name, "downsample"), shape)
-    return t.visit(m.relu, _join(name, "relu"), t.add(name, y, shortcut))
-
-
-def _concat_branches(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``"concat_branches"``: every child on the same input, concatenated on channels in registration order."""
-    return t.concat(name, [t.visit(branch, _join(name, b), shape) for b, branch in m.named_children()])
-
-
-def _dense(m: nn.Module, name: str, shape: Shape, t: _Tally) -> Shape:
-    """``"dense"``: each child's output is concatenated to its input on channels."""
-    for child, layer in m.named_children():
-        shape = t.concat(_join(name, child), [shape, t.visit(layer, _join(name, child), shape)])
-    return shape
-
-
-#: How a block's ``forward`` composes its children, by the name a class declares in its ``composition``
-#: attribute (archbench's blocks and networks do, beside their ``forward``). The rules know children's roles
-#: (``conv1``, ``downsample``) but no class; anything without a declaration runs on the meta device instead.
-#: The cross-check tests hold each declaring class to fvcore and torch.
-COMPOSITIONS: dict[str, BlockRule] = {
-    "in_order": _in_order,
-    "simple_residual": _simple_residual,
-    "residual": _residual,
-    "bottleneck": _bottleneck,
-    "concat_branches": _concat_branches,
-    "dense": _dense,
-}
-
-
-@functools.cache
-def _rule_for(cls: type) -> tuple[str | None, Callable | None]:
-    """``("block", rule)``, ``("leaf", rule)`` or ``(None, None)`` for a module class."""
-    declaring = next((c for c in cls.__mro__ if "composition" in vars(c)), None)
-    if declaring is not None and cls.forward is declaring.forward:  # a subclass with its own forward: no rule
-        return "block", COMPOSITIONS[declaring.composition]
-    if cls.forward is nn.Sequential.forward:  # Sequential, or a subclass that keeps its forward
-        return "block", _in_order
-    for kinds, rule in _LEAF_RULES:
-        if issubclass(cls, kinds):
-            # a subclass with its own forward (padding inside, say) is counted by its operators instead
-            return ("leaf", rule) if cls.forward.__module__.startswith("torch.nn.") else (None, None)
-    return None, None
 
 
 def _count_analytic(model: nn.Module, shape: Shape) -> MacCount:
@@ -792,7 +574,7 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
     x = _example_input(model, shape)
     params = [p for p in model.parameters() if p.requires_grad]
     root = type(model).__name__
-    norms = {_join(root, n) for n, m in model.named_modules() if n and _is_norm(m)}
+    norms = {_join(root, n) for n, m in model.named_modules() if n and is_norm(m)}
 
     def norm_flops(counter: FlopCounterMode) -> int:
         """A hand-written BatchNorm's reductions (``bmm`` inside) are normalisation work, not MACs."""

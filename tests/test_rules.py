@@ -1,0 +1,75 @@
+"""One rule table: the same rule validates ``check_input``, walks ``count_macs``, and names no network class."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import pytest
+import torch
+from torch import nn
+
+import archbench
+from archbench.analysis import check_input, count_macs, rules
+from archbench.errors import ShapeError
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "phrase"),
+    [
+        (nn.Linear(1655, 120), (1, 400), "expects 1655 input features but receives 400"),  # seed 000's bug
+        (nn.Conv2d(3, 8, 5), (1, 1, 28, 28), "expects 3 input channels but receives 1"),
+        (nn.Conv2d(1, 8, 5), (1, 1, 3, 3), "expects spatial size at least 5×5 but receives 3×3"),
+        (nn.BatchNorm2d(6), (1, 4, 8, 8), "expects 6 channels in dimension 1"),
+        (nn.MaxPool2d(4), (1, 1, 2, 2), "expects a window that fits but receives spatial size 2×2"),
+    ],
+)
+def test_check_input_and_count_macs_say_the_same_thing(layer: nn.Module, shape: tuple, phrase: str) -> None:
+    model = nn.Sequential(nn.Identity(), layer)
+    checked = check_input(model, shape)
+    assert not checked.ok and phrase in checked.message and "Layer '1'" in checked.message
+    with pytest.raises(ShapeError, match="Layer '1'") as counted:
+        count_macs(model, shape)
+    assert phrase in str(counted.value)
+
+
+def test_a_subclass_keeping_forward_keeps_the_composition_and_one_changing_it_loses_it() -> None:
+    from archbench.layers.blocks import Residual
+
+    class Same(Residual):
+        pass
+
+    class Changed(Residual):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    assert rules.rule_for(Same)[0] == "block" and rules.rule_for(Changed) == (None, None)
+
+
+def test_every_declared_composition_exists() -> None:
+    import archbench.layers.blocks
+    import archbench.models
+
+    declared = {
+        cls.composition
+        for module in (archbench.layers.blocks, *(m for _, m in inspect.getmembers(archbench.models, inspect.ismodule)))
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if "composition" in vars(cls)
+    }
+    assert declared and declared <= set(rules.COMPOSITIONS)
+
+
+def test_the_rules_name_no_network_class() -> None:
+    tree = ast.parse(inspect.getsource(rules))
+    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    imports = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [s for s in strings if "archbench.models" in s or "torchvision" in s or "archbench.layers" in s]
+    assert not [m for m in imports if m.startswith(("archbench.models", "archbench.layers", "torchvision"))]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "residual_net", "inception_net"])
+def test_registered_networks_are_counted_by_rules_alone(name: str) -> None:
+    result = count_macs(name)
+    assert result.meta_fallback == () and {r.counted_by for r in result.layers} == {"rule"}
+    shape = (1, *archbench.get_spec(name).input_shape)
+    assert result.total == count_macs(archbench.get_model(name), shape, "torch").total
