@@ -307,6 +307,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
     if measured is not None:
         headers = (*headers, f"measured ({measured.device}, {measured.method})", "measured / predicted")
     print(tabulate(totals, headers=headers, disable_numparse=True, colalign=("left", "right", "right", "right", "right")))
+    print(f"not in the prediction: {est.not_predicted}.")
     return 0
 
 

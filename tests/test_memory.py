@@ -209,6 +209,7 @@ def test_cli_prints_layers_and_totals(capsys: pytest.CaptureFixture[str]) -> Non
     assert "act1" in out and "saved for backward" in out
     assert f"{4 * 61706:,}" in out  # parameters, gradients and momentum buffers
     assert "measured / predicted" in out
+    assert out.splitlines()[-1].startswith("not in the prediction: memory an operator allocates")  # never silent
 
 
 @pytest.mark.parametrize(

@@ -84,9 +84,19 @@ class LayerMemory:
     saved_bytes: int
 
 
+#: What a tensor-level prediction cannot see; every estimate carries it and ``archbench memory`` prints it.
+NOT_PREDICTED = (
+    "memory an operator allocates and frees inside its own kernel (oneDNN's channel-blocked copies of a "
+    "convolution's operands on the CPU, cuDNN workspaces), and the allocator's rounding and caching"
+)
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Predicted bytes of one training step and one inference forward (see the module docstring)."""
+    """Predicted bytes of one training step and one inference forward (see the module docstring).
+
+    :attr:`not_predicted` says what the peaks leave out; compare with :func:`archbench.measure_memory`.
+    """
 
     input_shape: Shape
     optimizer: str
@@ -101,6 +111,7 @@ class MemoryEstimate:
     peak_train_phase: str
     peak_inference: int
     layers: tuple[LayerMemory, ...]
+    not_predicted: str = NOT_PREDICTED
 
 
 # ---------------------------------------------------------------------------------------- shared helpers
