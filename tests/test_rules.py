@@ -73,3 +73,46 @@ def test_registered_networks_are_counted_by_rules_alone(name: str) -> None:
     assert result.meta_fallback == () and {r.counted_by for r in result.layers} == {"rule"}
     shape = (1, *archbench.get_spec(name).input_shape)
     assert result.total == count_macs(archbench.get_model(name), shape, "torch").total
+
+
+class _Attend(nn.Module):
+    """Cross-attention: ``query`` of length L attends to a source of length S made from the same input."""
+
+    def __init__(self, attention: nn.MultiheadAttention, source: int, batched: bool = True) -> None:
+        super().__init__()
+        self.attention, self.source, self.batched = attention, source, batched
+        self.key = nn.Linear(8, attention.kdim)
+        self.value = nn.Linear(8, attention.vdim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, L, 8) batch-first, (L, N, 8), or (L, 8)
+        dim = 1 if (self.attention.batch_first and self.batched) else 0
+        src = x.narrow(dim, 0, 1).expand(*x.shape[:dim], self.source, *x.shape[dim + 1 :])
+        return self.attention(x, key=self.key(src), value=self.value(src), need_weights=False)[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "shape", "batched"),
+    [
+        ({"batch_first": True}, (2, 5, 8), True),
+        ({}, (5, 2, 8), True),
+        ({}, (5, 8), False),
+        ({"kdim": 6, "vdim": 3, "batch_first": True}, (2, 5, 8), True),
+        ({"add_bias_kv": True, "add_zero_attn": True}, (5, 2, 8), True),
+    ],
+)
+def test_attention_has_a_closed_form_and_torch_agrees(options: dict, shape: tuple, batched: bool) -> None:
+    e, source = 8, 7
+    attention = nn.MultiheadAttention(e, 2, **options)
+    model = _Attend(attention, source, batched)
+    n, length = (shape[0], shape[1]) if options.get("batch_first") else ((shape[1], shape[0]) if batched else (1, shape[0]))
+    kdim, vdim = options.get("kdim", e), options.get("vdim", e)
+    attended = source + options.get("add_bias_kv", False) + options.get("add_zero_attn", False)
+    expected = (
+        n * source * 8 * kdim + n * source * 8 * vdim  # the key and value Linear layers of the test module
+        + n * length * e * e + n * source * kdim * e + n * source * vdim * e + n * length * e * e  # projections
+        + 2 * n * length * attended * e  # q·kᵀ and a·v over all heads
+    )  # fmt: skip
+    analytic = count_macs(model, shape)
+    assert analytic.complete and analytic.total == expected == count_macs(model, shape, "torch").total
+    row = next(r for r in analytic.layers if r.name == "attention")
+    assert row.counted_by == "meta" and row.output_shape == shape  # closed form, not the operator formulas

@@ -59,7 +59,7 @@ from itertools import chain
 import torch
 from torch import nn
 
-from archbench.analysis.rules import LeafRule, hand_written_norm_rule, is_norm, rule_for
+from archbench.analysis.rules import LeafRule, call_rule_for, hand_written_norm_rule, is_norm, rule_for
 from archbench.analysis.summary import Shape, resolve_model
 from archbench.analysis.trace import eval_mode, first_tensor, model_device, model_dtype
 from archbench.errors import ArchbenchError, ShapeError
@@ -325,27 +325,35 @@ class _Tally:
 
             return forward
 
-        def pre(sub_name: str, sub: nn.Module, args: tuple) -> None:
-            tensor = first_tensor(args)
-            muted = tensor is not None and hand_written_norm_rule(sub) is not None
-            if muted:
+        def pre(sub_name: str, sub: nn.Module, args: tuple, kwargs: dict) -> None:
+            tensor = first_tensor(args) if first_tensor(args) is not None else first_tensor(kwargs)
+            how, macs = "ops", 0
+            if tensor is not None and hand_written_norm_rule(sub) is not None:
+                how = "rule"
+            elif tensor is not None and call_rule_for(type(sub)) is not None:
+                how, macs = "call", call_rule_for(type(sub))(sub, args, kwargs)
+            if how != "ops":
                 counter.muted += 1
-            stack.append((counter.owner, "rule" if muted else "ops", counter.macs[sub_name], tuple(tensor.shape) if tensor is not None else ()))
+            stack.append((counter.owner, how, counter.macs[sub_name], tuple(tensor.shape) if tensor is not None else (), macs))
             counter.owner = sub_name
 
-        def post(sub_name: str, sub: nn.Module, _args: tuple, output: object) -> None:
-            owner, how, before, sub_shape = stack.pop()
+        def post(sub_name: str, sub: nn.Module, _args: tuple, _kwargs: dict, output: object) -> None:
+            owner, how, before, sub_shape, macs = stack.pop()
             counter.owner = owner
             if how == "rule":
                 counter.muted -= 1
                 self.leaf(sub, sub_name, sub_shape, hand_written_norm_rule(sub), "meta")
                 return
+            if how == "call":
+                counter.muted -= 1
+                counter.macs[sub_name] += macs  # a parent's own work is what is left beyond its children's
             own = counter.macs[sub_name] - before
             if own or next(sub.children(), None) is None:
                 out = first_tensor(output)
                 params = sum(p.numel() for p in sub.parameters(recurse=False))
                 out_shape = tuple(out.shape) if out is not None else ()
-                self.rows.append(LayerCount(sub_name, type(sub).__name__, out_shape, params, own, 0, "", "ops"))
+                how = "meta" if how == "call" else "ops"
+                self.rows.append(LayerCount(sub_name, type(sub).__name__, out_shape, params, own, 0, "", how))
 
         handles, patched = [], []
         for sub_name, sub in module.named_modules():
@@ -357,8 +365,8 @@ class _Tally:
                 sub.forward = stub(full, sub, rule)
             else:
                 sub.forward = replaying(full, sub)
-                handles.append(sub.register_forward_pre_hook(functools.partial(pre, full)))
-                handles.append(sub.register_forward_hook(functools.partial(post, full)))
+                handles.append(sub.register_forward_pre_hook(functools.partial(pre, full), with_kwargs=True))
+                handles.append(sub.register_forward_hook(functools.partial(post, full), with_kwargs=True))
             patched.append(sub)
         tensors = chain(module.named_parameters(), module.named_buffers())
         state = {k: torch.empty_like(v, device="meta") for k, v in tensors}  # shapes only, nothing copied

@@ -210,6 +210,43 @@ LEAF_RULES: list[tuple[type | tuple[type, ...], LeafRule]] = [
 ]
 
 
+def _attention_rule(m: nn.MultiheadAttention, args: tuple, kwargs: dict) -> int:
+    """MACs of ``nn.MultiheadAttention(query, key, value, ...)``, fast path or not (the per-head split
+    changes nothing: ``heads × L × S × E/heads``)::
+
+        in-projections  N·L·E·E + N·S·kdim·E + N·S·vdim·E
+        q·kᵀ and a·v    2 · N·L·S'·E      (S' = S, +1 with bias_k, +1 with add_zero_attn)
+        out-projection  N·L·E·E
+    """
+    names = ("query", "key", "value")
+    q, k, v = (args[i] if i < len(args) else kwargs[n] for i, n in enumerate(names))
+    batched = q.dim() == 3
+    if batched and m.batch_first:
+        n, length, source = q.shape[0], q.shape[1], k.shape[1]
+    else:
+        n, length, source = (q.shape[1] if batched else 1), q.shape[0], k.shape[0]
+    e = m.embed_dim
+    attended = source + (m.bias_k is not None) + bool(m.add_zero_attn)
+    projections = n * length * e * e + n * source * m.kdim * e + n * source * m.vdim * e + n * length * e * e
+    del v  # its length is the key's; its features are vdim
+    return projections + 2 * n * length * attended * e
+
+
+#: Layers whose work depends on all their arguments (attention: query, key, value): ``(module, args, kwargs)
+#: -> MACs``. The layer runs (on the meta device, its operators muted) so its outputs keep their structure.
+CALL_RULES: list[tuple[type, Callable[[nn.Module, tuple, dict], int]]] = [
+    (nn.MultiheadAttention, _attention_rule),
+]
+
+
+def call_rule_for(cls: type) -> Callable[[nn.Module, tuple, dict], int] | None:
+    """The :data:`CALL_RULES` entry for torch's own class (a subclass with its own ``forward`` gets none)."""
+    for kind, rule in CALL_RULES:
+        if issubclass(cls, kind) and cls.forward is kind.forward:
+            return rule
+    return None
+
+
 def looks_like_norm(module: nn.Module) -> bool:
     """A hand-written BatchNorm (archbench's or a user's): running statistics and no children."""
     return (
