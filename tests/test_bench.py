@@ -156,6 +156,27 @@ def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     assert [r.verdict for r in compare_files(old, new)] == ["no change"]
 
 
+def test_compare_sees_run_to_run_scatter_and_still_flags_a_real_slowdown(tmp_path: Path) -> None:
+    """A shared VM runs whole stretches of one run up to 30% slower, with tight rounds inside each benchmark."""
+    gen = torch.Generator().manual_seed(1)
+    names = [f"b{i}" for i in range(12)]
+    base = {n: (0.01 * (1 + 0.03 * torch.rand(50, generator=gen))).tolist() for n in names}
+
+    def shifted(spread: float, slow: set[str] = frozenset()) -> dict[str, list[float]]:
+        shifts = 1 + spread * (2 * torch.rand(len(names), generator=gen) - 1)
+        return {n: [t * float(k) * (1.5 if n in slow else 1.0) for t in base[n]] for n, k in zip(names, shifts)}
+
+    old = _run_file(tmp_path / "old.json", base)
+    same = _run_file(tmp_path / "same.json", shifted(0.3))  # the same code, a noisy machine
+    assert {r.verdict for r in compare_files(old, same)} == {"no change"}
+    slower = _run_file(tmp_path / "slower.json", shifted(0.05, slow={"b3", "b7"}))  # a real 1.5x in two of them
+    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_files(old, slower)}
+    assert {n for n, v in verdicts.items() if v == "slower"} == {"b3", "b7"}
+    assert {v for n, v in verdicts.items() if n not in ("b3", "b7")} == {"no change"}
+    everything = _run_file(tmp_path / "everything.json", shifted(0.05, slow=set(names)))  # all 1.5x: still seen
+    assert {r.verdict for r in compare_files(old, everything)} == {"slower"}
+
+
 def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = _run_file(tmp_path / "a.json", {"x": [1.0, 1.1]})
     b = _run_file(tmp_path / "b.json", {"y": [1.0, 1.1]})

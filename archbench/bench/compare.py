@@ -8,7 +8,11 @@ shared machine drift by that much between runs even when each run's rounds are t
 relative interquartile range (a run whose rounds scatter by 40% cannot tell a 20% change from load), and,
 when both files hold a measured peak for the same device, dtype and threads, by how much that peak moved
 between the runs (the machine itself was that much slower or faster: on a shared machine a second run of
-the same code can be 2× slower because of other processes, and the matmul peak shows it).
+the same code can be 2× slower because of other processes, and the matmul peak shows it), and, with five or
+more benchmarks in common, by how much their ratios scatter (:func:`spread`): a shared virtual machine can run
+a few seconds of one run 30% slower than the other run, which no round of either run shows (each benchmark's
+rounds are tight); the ratios of all benchmarks show it. The spread is taken about the ratios' median, so a
+slow-down of every benchmark still stands out against 1; one of a few benchmarks stands out against the rest.
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -97,6 +101,20 @@ def machine_drift(old: dict, new: dict) -> float:
     return drift
 
 
+def spread(ratios: Sequence[float]) -> float:
+    """Run-to-run noise from the ratios themselves: ``exp(2σ) - 1``, σ of the log-ratios about their median
+    (1.4826 × the median absolute deviation); 0 for fewer than five ratios.
+
+    Example:
+        >>> round(spread([1.0, 1.1, 0.9, 1.05, 0.95, 1.3]), 2)
+        0.24
+    """
+    if len(ratios) < 5:
+        return 0.0
+    logs = np.log(np.asarray(ratios, dtype=float))
+    return float(np.expm1(2 * 1.4826 * np.median(np.abs(logs - np.median(logs)))))
+
+
 def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[Comparison]:
     """Compare every benchmark the two files share (see the module docstring).
 
@@ -109,10 +127,11 @@ def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[
     common = [name for name in old_rounds if name in new_rounds]
     if not common:
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
+    intervals = {name: ratio_interval(old_rounds[name], new_rounds[name]) for name in common}
+    noise = max(noise, spread([ratio for ratio, _, _ in intervals.values()]))
     out = []
-    for name in common:
+    for name, (ratio, low, high) in intervals.items():
         a, b = old_rounds[name], new_rounds[name]
-        ratio, low, high = ratio_interval(a, b)
         band = max(noise, _relative_iqr(a), _relative_iqr(b))
         out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, verdict((low, high), band)))
     return out
