@@ -138,6 +138,7 @@ def test_zoo_exact_or_names_what_it_missed(case: str, method: str) -> None:
     assert isinstance(result.total, int)
     assert result.complete == (not result.uncounted)
     assert sum(row.macs for row in result.layers) == result.total  # the rows add up to the total
+    assert all(row.output_shape for row in result.layers if row.macs)  # each with its real output shape
     if result.complete:
         assert result.total == expected
     else:

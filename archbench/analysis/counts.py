@@ -457,11 +457,13 @@ class _Watch:
     def __init__(self, model: nn.Module) -> None:
         self.calls: list[_Call] = []
         self.output: torch.Tensor | None = None
+        self.block_outputs: dict[str, torch.Tensor | None] = {}  # a block's first output (for its own row)
         self._seen: set[str] = set()
         self._handles = [
-            module.register_forward_hook(functools.partial(self._record, name))
+            module.register_forward_hook(functools.partial(self._record if leaf else self._block, name))
             for name, module in model.named_modules()
-            if name and next(module.children(), None) is None
+            if name
+            for leaf in [next(module.children(), None) is None]
         ]
         self._handles.append(model.register_forward_hook(self._root))
 
@@ -469,8 +471,17 @@ class _Watch:
         self.calls.append(_Call(name, module, first_tensor(output), name not in self._seen))
         self._seen.add(name)
 
+    def _block(self, name: str, _module: nn.Module, _args: tuple, output: object) -> None:
+        self.block_outputs.setdefault(name, first_tensor(output))
+
     def _root(self, _module: nn.Module, _args: tuple, output: object) -> None:
         self.output = first_tensor(output)
+        self.block_outputs.setdefault("", self.output)
+
+    def shape_of(self, name: str) -> Shape:
+        """The output shape of a block's (or the model's, ``""``) first call; ``()`` if it returned no tensor."""
+        out = self.block_outputs.get(name)
+        return tuple(out.shape) if out is not None else ()
 
     @property
     def output_shape(self) -> Shape:
@@ -534,7 +545,7 @@ def _count_fvcore(model: nn.Module, shape: Shape) -> MacCount:
     def macs_of(module_name: str) -> int:
         return sum(int(n) for op, n in by_module.get(module_name, Counter()).items() if op in FVCORE_MAC_OPS)
 
-    layers += _block_rows(model, macs_of, "fvcore")
+    layers += _block_rows(model, macs_of, "fvcore", watch)
     uncounted = {op: n for op, n in sorted(analysis.unsupported_ops().items()) if not _fvcore_op_is_free(op)}
     return MacCount(
         method="fvcore",
@@ -549,7 +560,7 @@ def _count_fvcore(model: nn.Module, shape: Shape) -> MacCount:
     )
 
 
-def _block_rows(model: nn.Module, macs_of: Callable[[str], int], counted_by: str) -> list[LayerCount]:
+def _block_rows(model: nn.Module, macs_of: Callable[[str], int], counted_by: str, watch: _Watch) -> list[LayerCount]:
     """Rows for the work a block does itself in functional calls (its MACs beyond its children's)."""
     rows = []
     for module_name, module in model.named_modules():
@@ -558,7 +569,8 @@ def _block_rows(model: nn.Module, macs_of: Callable[[str], int], counted_by: str
         own = macs_of(module_name) - sum(macs_of(child) for child in children) if children or not module_name else 0
         if own:
             params = sum(p.numel() for p in module.parameters(recurse=False))
-            rows.append(LayerCount(module_name, type(module).__name__, (), params, own, 0, "", counted_by))
+            rows.append(LayerCount(module_name, type(module).__name__, watch.shape_of(module_name), params, own, 0, "",
+                                   counted_by))  # fmt: skip
     return rows
 
 
@@ -611,7 +623,7 @@ def _count_torch(model: nn.Module, shape: Shape, *, backward: bool = False) -> M
         return by_module.get(_join(root, module_name) if module_name else root, 0) // 2
 
     layers = [_layer(call, macs_of(call.name) if call.first else 0, "torch") for call in watch.calls]
-    layers = tuple(layers + _block_rows(model, macs_of, "torch"))
+    layers = tuple(layers + _block_rows(model, macs_of, "torch", watch))
     return MacCount(
         method="torch",
         input_shape=shape,
