@@ -103,11 +103,12 @@ class Run:
 
 
 def start_report(work: Path, *, tag: str = "new", delay: float = 0.0, umask: int = 0o022,
-                 user: int | None = None) -> Run:  # fmt: skip
+                 user: int | None = None, hold: str | None = None) -> Run:  # fmt: skip
     """Fork a child that runs the real ``archbench.cli.main(["report", ...])`` with fast fakes.
 
     The fakes replace the quick benchmark and the report's content (the slow parts), and each file write
-    announces itself on a progress pipe and then sleeps ``delay`` seconds, so a signal lands mid-write. A fork
+    announces itself on a progress pipe and then sleeps ``delay`` seconds, so a signal lands mid-write; at the
+    step named ``hold`` it sleeps up to 30 s, so the signal lands there however slowly the parent runs. A fork
     rather than a new interpreter: the child starts at once instead of importing torch again (seconds).
     """
     import archbench.bench.runner as runner
@@ -133,7 +134,7 @@ def start_report(work: Path, *, tag: str = "new", delay: float = 0.0, umask: int
 
             def fake_bench(*, json_path: Path, **_: object) -> int:
                 print("benchmarking", file=progress, flush=True)
-                time.sleep(delay)
+                time.sleep(30 if hold == "benchmarking" else delay)
                 Path(json_path).write_text(f"{tag} bench\n")
                 return 0
 
@@ -141,7 +142,7 @@ def start_report(work: Path, *, tag: str = "new", delay: float = 0.0, umask: int
 
             def slow_write(path: Path, data: bytes) -> Path:
                 print("writing", path.name, file=progress, flush=True)
-                time.sleep(delay)
+                time.sleep(30 if hold == f"writing {path.name}" else delay)
                 return real_write(path, data)
 
             runner.run_benchmarks = fake_bench
@@ -178,7 +179,7 @@ def one_line(stderr: str) -> str:
 def test_an_interrupted_report_leaves_exactly_the_old_one(
     workspace: Path, sig: signal.Signals, moment: str, status: int, message: str
 ) -> None:
-    run = start_report(workspace, delay=0.3)
+    run = start_report(workspace, delay=0.3, hold=moment)
     run.wait_for(moment)
     os.kill(run.pid, sig)
     code, _, stderr = run.finish()
