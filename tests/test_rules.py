@@ -104,7 +104,10 @@ def test_attention_has_a_closed_form_and_torch_agrees(options: dict, shape: tupl
     e, source = 8, 7
     attention = nn.MultiheadAttention(e, 2, **options)
     model = _Attend(attention, source, batched)
-    n, length = (shape[0], shape[1]) if options.get("batch_first") else ((shape[1], shape[0]) if batched else (1, shape[0]))
+    if options.get("batch_first"):
+        n, length = shape[0], shape[1]
+    else:
+        n, length = (shape[1], shape[0]) if batched else (1, shape[0])
     kdim, vdim = options.get("kdim", e), options.get("vdim", e)
     attended = source + options.get("add_bias_kv", False) + options.get("add_zero_attn", False)
     expected = (

@@ -21,14 +21,14 @@ Methods:
 
 * ``"analytic"``: closed forms where they exist; shapes are propagated by arithmetic (the rules of
   :mod:`archbench.sizes`), by the one rule table of :mod:`archbench.analysis.rules`: standard torch layers
-  (not subclasses with their own ``forward``) have leaf rules; ``Sequential`` and the blocks and networks
-  that declare a ``composition`` (archbench's own do) compose their children's rules. A module with no rule is run once on the
-  ``meta`` device (no memory, no arithmetic) under :class:`archbench.analysis.ops.OpCounter`: ruled children
-  are counted by their rules without running, repeated identical blocks run once and are replayed
-  (:mod:`archbench.analysis.replay`), everything else is counted by torch's per-operator formulas (functional
-  convs and matmuls, attention, LSTM/GRU); :attr:`MacCount.meta_fallback` names those modules, and any operator
-  with no formula is listed
-  in :attr:`MacCount.uncounted` (then :attr:`MacCount.complete` is False).
+  (not subclasses with their own ``forward``) have leaf rules, ``nn.MultiheadAttention`` a call rule;
+  ``Sequential`` and the blocks and networks that declare a ``composition`` (archbench's own do) compose their
+  children's rules. A module with no rule is run once on the ``meta`` device (no memory, no arithmetic) under
+  :class:`archbench.analysis.ops.OpCounter`: ruled children are counted by their rules without running,
+  repeated identical blocks run once and are replayed (:mod:`archbench.analysis.replay`), everything else is
+  counted by torch's per-operator formulas (functional convs and matmuls, LSTM/GRU);
+  :attr:`MacCount.meta_fallback` names those modules, and any operator with no formula is listed in
+  :attr:`MacCount.uncounted` (then :attr:`MacCount.complete` is False).
 * ``"fvcore"``: ``fvcore.nn.FlopCountAnalysis`` (a JIT trace), restricted to its conv/linear/matmul ops;
   its own conv formula is registered for ``aten::_convolution_mode`` (``padding="same"``), which it skips.
   Its unsupported operators that may do MACs (``aten::scaled_dot_product_attention``) go to ``uncounted``.
@@ -334,7 +334,8 @@ class _Tally:
                 how, macs = "call", call_rule_for(type(sub))(sub, args, kwargs)
             if how != "ops":
                 counter.muted += 1
-            stack.append((counter.owner, how, counter.macs[sub_name], tuple(tensor.shape) if tensor is not None else (), macs))
+            sub_shape = tuple(tensor.shape) if tensor is not None else ()
+            stack.append((counter.owner, how, counter.macs[sub_name], sub_shape, macs))
             counter.owner = sub_name
 
         def post(sub_name: str, sub: nn.Module, _args: tuple, _kwargs: dict, output: object) -> None:

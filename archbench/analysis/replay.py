@@ -91,7 +91,7 @@ def fingerprint(module: nn.Module, memo: dict[int, Hashable | None] | None = Non
             )
         except _NoKey:
             own = None
-        children = tuple((name, fingerprint(child, memo)) for name, child in module._modules.items() if child is not None)
+        children = tuple((name, fingerprint(c, memo)) for name, c in module._modules.items() if c is not None)
         memo[id(module)] = None if own is None or any(c is None for _, c in children) else (own, children)
     return memo[id(module)]
 

@@ -82,9 +82,6 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-LeafRule = Callable[[nn.Module, Shape], tuple[Shape, int, int, str]]
-
-
 def _conv_rule(m: _ConvNd, shape: Shape) -> tuple[Shape, int, int, str]:
     n = len(m.kernel_size)
     if len(shape) == n + 1:  # unbatched (C, H, W), as PyTorch allows: one sample
@@ -183,7 +180,7 @@ def _free_rule(m: nn.Module, shape: Shape) -> tuple[Shape, int, int, str]:
 def _flatten_rule(m: nn.Flatten, shape: Shape) -> tuple[Shape, int, int, str]:
     dims = max(len(shape), 1)
     if not (-dims <= m.start_dim < dims and -dims <= m.end_dim < dims):
-        raise Mismatch(f"dimensions {m.start_dim}…{m.end_dim}", len(shape), "add the batch dimension or change start_dim",
+        raise Mismatch(f"dimensions {m.start_dim}…{m.end_dim}", len(shape), "add the batch dimension or change start_dim",  # noqa: E501
                        f"flattens dimensions {m.start_dim} to {m.end_dim} but receives shape {shape}")  # fmt: skip
     start, end = m.start_dim % dims, m.end_dim % dims
     if not shape:
@@ -218,8 +215,8 @@ def _attention_rule(m: nn.MultiheadAttention, args: tuple, kwargs: dict) -> int:
         q·kᵀ and a·v    2 · N·L·S'·E      (S' = S, +1 with bias_k, +1 with add_zero_attn)
         out-projection  N·L·E·E
     """
-    names = ("query", "key", "value")
-    q, k, v = (args[i] if i < len(args) else kwargs[n] for i, n in enumerate(names))
+    q = args[0] if args else kwargs["query"]
+    k = args[1] if len(args) > 1 else kwargs["key"]  # the value has the key's length and vdim features
     batched = q.dim() == 3
     if batched and m.batch_first:
         n, length, source = q.shape[0], q.shape[1], k.shape[1]
@@ -228,7 +225,6 @@ def _attention_rule(m: nn.MultiheadAttention, args: tuple, kwargs: dict) -> int:
     e = m.embed_dim
     attended = source + (m.bias_k is not None) + bool(m.add_zero_attn)
     projections = n * length * e * e + n * source * m.kdim * e + n * source * m.vdim * e + n * length * e * e
-    del v  # its length is the key's; its features are vdim
     return projections + 2 * n * length * attended * e
 
 

@@ -1,1 +1,1 @@
-"""``archbench scale``: data-parallel training through torchrun (:mod:`.launch`), one DDP rank per process (:mod:`.worker`)."""
+"""``archbench scale``: data-parallel training through torchrun (:mod:`.launch`), a DDP rank per process (:mod:`.worker`)."""
