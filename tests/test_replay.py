@@ -103,3 +103,25 @@ def test_transformer_blocks_are_replayed_exactly() -> None:
     per_layer = 2 * (3 * 5 * 8 * 8 + 2 * 5 * 5 * 8 + 5 * 8 * 8 + 2 * 5 * 8 * 16)  # batch 2, L 5, E 8, FF 16
     assert analytic.total == torch_count.total == 3 * per_layer
     assert analytic.complete
+
+
+def test_a_call_steered_by_a_real_tensor_argument_is_never_replayed() -> None:
+    class Steered(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(W, W)
+
+        def forward(self, x: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+            for _ in range(int(times)):
+                x = x @ self.fc.weight.T
+            return x
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = Steered(), Steered()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.a(x, torch.tensor(1)), torch.tensor(3))  # same shapes, different values
+
+    assert count_macs(Twice(), (2, W)).total == 4 * 2 * W * W == count_macs(Twice(), (2, W), "torch").total

@@ -51,9 +51,10 @@ def _freeze(value: Any, tensors: bool = True) -> Hashable:
     """A hashable stand-in for ``value`` (tensors by shape and dtype, code by identity); raises :class:`_NoKey`.
 
     With ``tensors=False`` a tensor raises too: kept as a plain attribute, its values could steer the forward.
+    So does a tensor with values (not on the meta device) among the arguments.
     """
     if isinstance(value, torch.Tensor):
-        if not tensors:
+        if not tensors or not value.is_meta:
             raise _NoKey
         return ("tensor", tuple(value.shape), value.dtype)
     if isinstance(value, _PLAIN):
