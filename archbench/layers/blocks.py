@@ -31,7 +31,7 @@ class SimpleResidualBlock(nn.Module):
         torch.Size([2, 16, 12, 12])
     """
 
-    composition = "simple_residual"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "simple_residual"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -85,7 +85,7 @@ class Residual(nn.Module):
         torch.Size([4, 6, 3, 3])
     """
 
-    composition = "residual"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "residual"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     expansion = 1  # output channels per ``out_channels`` (the Bottleneck's is 4)
 
@@ -133,7 +133,7 @@ class Bottleneck(nn.Module):
         torch.Size([1, 256, 8, 8])
     """
 
-    composition = "bottleneck"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "bottleneck"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     expansion = 4
 
@@ -180,7 +180,7 @@ class InceptionA(nn.Module):
         torch.Size([1, 88, 12, 12])
     """
 
-    composition = "concat_branches"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "concat_branches"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     out_channels = 16 + 24 + 24 + 24
 
@@ -219,7 +219,7 @@ class DirectConv(nn.Module):
         torch.Size([1, 32, 28, 28])
     """
 
-    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "in_order"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(self, in_channels: int = 192, out_channels: int = 32, kernel: int = 5) -> None:
         super().__init__()
@@ -243,7 +243,7 @@ class BottleneckConv(nn.Module):
         torch.Size([1, 32, 28, 28])
     """
 
-    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "in_order"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(
         self, in_channels: int = 192, mid_channels: int = 16, out_channels: int = 32, kernel: int = 5
@@ -329,7 +329,7 @@ class Inception(nn.Module):
         torch.Size([1, 256, 12, 12])
     """
 
-    composition = "concat_branches"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "concat_branches"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(
         self,
@@ -401,7 +401,7 @@ class DenseBlock(nn.Module):
         torch.Size([1, 192, 8, 8])
     """
 
-    composition = "dense"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "dense"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(self, num_layers: int, in_channels: int, growth: int, *, bottleneck: int | None = None) -> None:
         super().__init__()

@@ -78,7 +78,7 @@ class LeNet(nn.Module):
         torch.Size([2, 10])
     """
 
-    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "in_order"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(self, config: LeNetConfig) -> None:
         super().__init__()

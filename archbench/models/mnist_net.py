@@ -24,7 +24,7 @@ class MnistNet(nn.Module):
         torch.Size([2, 10])
     """
 
-    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "in_order"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(self, num_classes: int = 10, dropout: float = 0.5) -> None:
         super().__init__()

@@ -30,7 +30,7 @@ class ResidualNet(nn.Module):
         torch.Size([2, 10])
     """
 
-    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "in_order"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
@@ -67,7 +67,7 @@ class ResNet(nn.Module):
         torch.Size([1, 10])
     """
 
-    composition = "in_order"  # how forward uses the children: archbench.analysis.counts.COMPOSITIONS
+    composition = "in_order"  # how forward uses the children: archbench.analysis.rules.COMPOSITIONS
 
     widths = (64, 128, 256, 512)
 
