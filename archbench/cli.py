@@ -302,9 +302,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
         row(f"peak, training step (in {est.peak_train_phase})", est.peak_train, measured and measured.peak_train),
         row("peak, inference forward", est.peak_inference, measured and measured.peak_inference),
     ]
-    if measured is not None and measured.peak_train_between_ops is not None:
-        totals.append(row("peak, training step, between operators", est.peak_train, measured.peak_train_between_ops))
-        totals.append(row("peak, inference, between operators", est.peak_inference, measured.peak_inference_between_ops))
+    if measured is None or measured.peak_train_between_ops is not None:  # the live tensors alone, kernels left out
+        between = measured and measured.peak_train_between_ops
+        totals.append(row("peak, training step, between operators", est.peak_train_between_ops, between))
+        between = measured and measured.peak_inference_between_ops
+        totals.append(row("peak, inference, between operators", est.peak_inference_between_ops, between))
     headers = ("bytes", "predicted", "")
     if measured is not None:
         headers = (*headers, f"measured ({measured.device}, {measured.method})", "measured / predicted")

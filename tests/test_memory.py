@@ -16,6 +16,7 @@ from torch import nn
 import archbench
 from registered import registered
 from archbench import estimate_memory, measure_memory
+from archbench.memory.kernels import BLOCK
 from archbench.memory.measure import peak_memory_during
 from archbench.cli import main
 from archbench.errors import ArchbenchError, ShapeError
@@ -150,18 +151,27 @@ def test_layers_attribute_saved_tensors() -> None:
 
 
 # ------------------------------------------------------------------------------------------------- peaks
+#: Where archbench.memory.kernels has a model of oneDNN's in-kernel copies (traced on an AVX2 CPU).
+KERNELS_MODELLED = torch.backends.mkldnn.is_available() and torch.backends.cpu.get_cpu_capability() in BLOCK
+
+
 def _check_peaks(name: str, batch: int, optimizer: str) -> None:
     shape = (batch, *_per_sample(name))
     predicted = estimate_memory(name, shape, optimizer=optimizer)
     if predicted.peak_train > 2 << 30:
         pytest.skip(f"{name} at batch {batch} needs {predicted.peak_train / 2**30:.1f} GiB; too much for a shared CI machine")
     measured = measure_memory(name, shape, optimizer=optimizer)
-    # The live tensors between operators: what the prediction follows, to well within the issue's 10%.
-    assert predicted.peak_train == pytest.approx(measured.peak_train_between_ops, rel=0.02)
-    # Everything the allocator saw adds what kernels allocate and free inside (oneDNN's reordered copies):
-    # the prediction is a lower bound of it; see the module docstring of archbench.memory.measure.
-    assert predicted.peak_train <= measured.peak_train * 1.001
-    assert measured.peak_inference_between_ops <= predicted.peak_inference * 1.001 <= measured.peak_inference * 1.002
+    # The live tensors between operators: the tensor-level prediction, to well within the issue's 10%.
+    assert predicted.peak_train_between_ops == pytest.approx(measured.peak_train_between_ops, rel=0.02)
+    assert measured.peak_inference_between_ops <= predicted.peak_inference_between_ops * 1.001
+    assert predicted.peak_inference_between_ops <= measured.peak_inference * 1.002
+    if not KERNELS_MODELLED:  # the estimate says so; the tensors alone are a lower bound of the full peak
+        assert "oneDNN's blocked copies" in predicted.not_predicted
+        assert predicted.peak_train_between_ops <= measured.peak_train * 1.001
+        return
+    # Everything the allocator saw, oneDNN's blocked copies inside the convolutions included: the issue's 10%.
+    assert predicted.peak_train == pytest.approx(measured.peak_train, rel=0.10)
+    assert predicted.peak_inference == pytest.approx(measured.peak_inference, rel=0.10)
 
 
 @pytest.mark.parametrize("name", registered(limit=1_000_000))
@@ -177,13 +187,56 @@ def test_peak_train_at_batch_32(name: str) -> None:
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # torch's, from mkldnn.flags
 @pytest.mark.parametrize("name", ["lenet5_relu", "mnist_net"])
-def test_the_gap_to_the_full_peak_is_onednn(name: str) -> None:
-    """Without oneDNN's convolutions, everything the allocator sees is the predicted live tensors."""
+def test_without_onednn_the_full_peak_is_the_live_tensors(name: str) -> None:
     shape = (32, *_per_sample(name))
-    predicted = estimate_memory(name, shape, optimizer="momentum").peak_train
     with torch.backends.mkldnn.flags(enabled=False):
+        predicted = estimate_memory(name, shape, optimizer="momentum")
         measured = measure_memory(name, shape, optimizer="momentum")
-    assert measured.peak_train == pytest.approx(predicted, rel=0.01)
+    assert predicted.peak_train == predicted.peak_train_between_ops  # no kernel model applies...
+    assert "oneDNN is off" in predicted.not_predicted  # ...and the estimate says so
+    assert measured.peak_train == pytest.approx(predicted.peak_train, rel=0.01)
+
+
+_CONV, _CONV_BACKWARD = torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default
+
+
+@pytest.mark.skipif(not KERNELS_MODELLED, reason="oneDNN's in-kernel copies are modelled for AVX2 CPUs only")
+@pytest.mark.parametrize(
+    ("batch", "c_in", "size", "c_out", "kernel", "padding", "stride"),
+    [
+        (32, 1, 28, 6, 5, 2, 1),  # lenet5's first layer: flat input, 6 output channels padded to 8
+        (32, 6, 14, 16, 5, 0, 1),  # lenet5's second: still flat in the forward, blocked in the backward
+        (8, 3, 32, 16, 3, 1, 1),  # 3 channels: read flat by the weight gradient too
+        (8, 4, 28, 16, 3, 1, 1),
+        (2, 64, 16, 128, 3, 1, 2),  # strided: one more copy of the input gradient
+        (2, 64, 16, 128, 1, 0, 2),  # strided 1×1: the gathered input
+        (2, 64, 2, 64, 3, 1, 1),  # input smaller than the kernel: the GEMM fallback's per-thread space
+        (2, 512, 2, 512, 3, 1, 1),
+    ],
+)
+def test_the_kernel_model_against_the_allocator(batch, c_in, size, c_out, kernel, padding, stride) -> None:  # noqa: ANN001
+    """Each convolution operator alone: the model's inside peak against the allocator's events (profiler)."""
+    from archbench.memory.kernels import KernelMemory
+
+    model = KernelMemory("cpu")
+    x, w = torch.randn(batch, c_in, size, size), torch.randn(c_out, c_in, kernel, kernel)
+    forward = (x, w, torch.randn(c_out), [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)
+    y = _CONV(*forward)
+    meta = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in forward]
+    measured = peak_memory_during(lambda: _CONV(*forward))
+    predicted = model.inside_peak(_CONV, meta, None, y.to("meta"))
+    assert 0 <= measured - predicted <= 256  # a padded copy of the bias is not modelled
+    for mask in ([True, True, True], [False, True, True]):
+        backward = (torch.randn_like(y), x, w, [c_out], [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1, mask)
+        meta = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in backward]
+        measured = peak_memory_during(lambda: _CONV_BACKWARD(*backward))  # noqa: B023 - called at once
+        predicted = model.inside_peak(_CONV_BACKWARD, meta, None, None)
+        # Not modelled: the bias gradient's copies, per-thread reduction space and a strided input
+        # gradient's scratch (see the module docstring).
+        unmodelled = 2 * c_out * 4 + 256
+        if kernel == 1 or stride > 1 or c_in == 1:
+            unmodelled += 2 * w.numel() * 4 + (256 << 10)
+        assert 0 <= measured - predicted <= unmodelled, mask
 
 
 def test_peak_memory_during_sees_an_allocation() -> None:
@@ -209,7 +262,8 @@ def test_cli_prints_layers_and_totals(capsys: pytest.CaptureFixture[str]) -> Non
     assert "act1" in out and "saved for backward" in out
     assert f"{4 * 61706:,}" in out  # parameters, gradients and momentum buffers
     assert "measured / predicted" in out
-    assert out.splitlines()[-1].startswith("not in the prediction: memory an operator allocates")  # never silent
+    last = out.splitlines()[-1]  # never silent about what the prediction does not see
+    assert last.startswith("not in the prediction: ") and "the allocator's rounding and caching" in last
 
 
 @pytest.mark.parametrize(

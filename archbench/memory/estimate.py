@@ -21,9 +21,11 @@ What is counted, in bytes (each storage once, whatever views share it):
   buffers, optimizer state and inputs included.
 - ``peak_inference``: the same for one ``torch.no_grad()`` forward in eval mode.
 
-What is not: memory an operator allocates and frees inside its own kernel (oneDNN/cuDNN workspaces and
-reorders, temporaries of a fused kernel), the allocator's rounding and caching, and the CUDA context.
-:func:`archbench.measure_memory` measures the real step to show how far that goes.
+Inside an operator: on the CPU, the blocked copies oneDNN's convolutions make and free inside the kernel are
+added where they happen (:mod:`archbench.memory.kernels`); ``peak_train_between_ops`` and
+``peak_inference_between_ops`` leave them out (the live tensors alone). What is still not seen (other
+operators' temporaries, cuDNN workspaces, the allocator's rounding and caching, the CUDA context) is
+named in each estimate's ``not_predicted``; :func:`archbench.measure_memory` measures the real step.
 
 The training loss follows the network's output (``CrossEntropyLoss`` for logits, ``NLLLoss`` for
 log-probabilities) against class 0 targets; a network whose output has no class dimension is trained on
@@ -51,6 +53,7 @@ from torch.utils._pytree import tree_leaves
 
 from archbench.analysis.trace import first_tensor
 from archbench.errors import ArchbenchError, ShapeError
+from archbench.memory.kernels import KernelMemory
 from archbench.registry import loss_for
 
 Shape = tuple[int, ...]
@@ -84,18 +87,13 @@ class LayerMemory:
     saved_bytes: int
 
 
-#: What a tensor-level prediction cannot see; every estimate carries it and ``archbench memory`` prints it.
-NOT_PREDICTED = (
-    "memory an operator allocates and frees inside its own kernel (oneDNN's channel-blocked copies of a "
-    "convolution's operands on the CPU, cuDNN workspaces), and the allocator's rounding and caching"
-)
-
-
 @dataclass(frozen=True)
 class MemoryEstimate:
     """Predicted bytes of one training step and one inference forward (see the module docstring).
 
-    :attr:`not_predicted` says what the peaks leave out; compare with :func:`archbench.measure_memory`.
+    ``peak_train_between_ops`` and ``peak_inference_between_ops`` are the peaks of the live tensors alone,
+    without what kernels hold inside (:mod:`archbench.memory.kernels`); :attr:`not_predicted` says what the
+    peaks leave out. Compare with :func:`archbench.measure_memory`.
     """
 
     input_shape: Shape
@@ -110,8 +108,10 @@ class MemoryEstimate:
     peak_train: int
     peak_train_phase: str
     peak_inference: int
+    peak_train_between_ops: int
+    peak_inference_between_ops: int
     layers: tuple[LayerMemory, ...]
-    not_predicted: str = NOT_PREDICTED
+    not_predicted: str
 
 
 # ---------------------------------------------------------------------------------------- shared helpers
@@ -273,13 +273,19 @@ class _LiveStorages(TorchDispatchMode):
     (kept alive by PyTorch for as long as the storage itself lives) subtracts it again when it dies.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kernels: KernelMemory | None = None) -> None:
         super().__init__()
         self._refs: dict[int, tuple[int, weakref.ref]] = {}
+        self._kernels = kernels
         self.live = 0
-        self.peak = 0
+        self.peak = 0  # kernels' inside memory included
+        self.between = 0  # live tensors only: the most bytes live between operators
         self.phase = ""
         self.peak_phase = ""
+
+    def _reach(self, level: int) -> None:
+        if level > self.peak:
+            self.peak, self.peak_phase = level, self.phase
 
     def add(self, tensor: torch.Tensor) -> None:
         try:
@@ -292,8 +298,8 @@ class _LiveStorages(TorchDispatchMode):
         nbytes = storage.nbytes()
         self._refs[key] = (nbytes, weakref.ref(storage, lambda _ref, key=key: self._free(key)))
         self.live += nbytes
-        if self.live > self.peak:
-            self.peak, self.peak_phase = self.live, self.phase
+        self.between = max(self.between, self.live)
+        self._reach(self.live)
 
     def _free(self, key: int) -> None:
         entry = self._refs.pop(key, None)
@@ -306,6 +312,8 @@ class _LiveStorages(TorchDispatchMode):
             out = rule(*args, **(kwargs or {}))
         else:
             out = func(*args, **(kwargs or {}))
+        if self._kernels is not None:
+            self._reach(self.live + self._kernels.inside_peak(func, args, kwargs, out))
         for value in tree_leaves(out):
             if isinstance(value, torch.Tensor):
                 self.add(value)
@@ -411,9 +419,9 @@ def estimate_memory(
             input at batch 1.
         optimizer: ``"sgd"``, ``"momentum"`` (SGD, momentum 0.9) or ``"adam"``.
         dtype: parameters, buffers and input in this floating dtype (default: the model's own).
-        device: the device whose optimizer implementation to assume: ``"cuda"`` uses torch's default
-            ``foreach`` kernels there (which hold temporaries for all parameters at once), ``"cpu"`` the
-            per-parameter loop.
+        device: the device whose kernels to assume: ``"cpu"`` adds oneDNN's in-kernel copies
+            (:mod:`archbench.memory.kernels`) and steps the optimizer parameter by parameter; ``"cuda"`` uses
+            torch's default ``foreach`` optimizer kernels (temporaries for all parameters at once).
 
     Returns:
         The :class:`MemoryEstimate`. The model (its parameters, buffers and train/eval flags) is unchanged.
@@ -442,7 +450,7 @@ def estimate_memory(
 
     def run(train: bool) -> tuple[_LiveStorages, _LayerRecorder | None, int]:
         """One tracked training step (or no-grad forward); returns the tracker, the recorder, target bytes."""
-        tracker = _LiveStorages()
+        tracker = _LiveStorages(kernels)
         for tensor in (*params.values(), *buffers.values(), *(state if train else ()), x):
             tracker.add(tensor)
         model_state = {t.untyped_storage()._cdata for t in (*params.values(), *buffers.values())}
@@ -477,6 +485,7 @@ def estimate_memory(
             raise _fit_error(model, shape, name, failure) from None
         return tracker, recorder, targets
 
+    kernels = KernelMemory(device)
     train_tracker, recorder, targets = run(train=True)
     grads = storage_bytes(p.grad for p in trainable if p.grad is not None)
     inference_tracker, _, _ = run(train=False)
@@ -494,5 +503,8 @@ def estimate_memory(
         peak_train=train_tracker.peak,
         peak_train_phase=train_tracker.peak_phase,
         peak_inference=inference_tracker.peak,
+        peak_train_between_ops=train_tracker.between,
+        peak_inference_between_ops=inference_tracker.between,
         layers=tuple(LayerMemory(*row) for row in recorder.rows),
+        not_predicted=kernels.not_predicted(),
     )

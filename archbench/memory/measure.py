@@ -14,13 +14,14 @@
   after a free (what the process's resident size shows). Frees of memory allocated before profiling began
   have no known size and are ignored (PyTorch prints a warning).
 
-What the CPU numbers show (``archbench memory NAME --batch 32 --measure``): in a training step the live bytes
-between operators equal the prediction to within 1 % for every registered network (in inference they can be
-lower: ``max_pool2d`` makes and drops its indices inside one operator, and the prediction counts them); the full peak is up to about 30 % higher on
-the small MNIST networks at batch 32 (under 1 % for ResNet-18) because oneDNN's convolutions copy input,
-output and gradients into channel-padded blocked layouts inside the kernel. With oneDNN off
+What the CPU numbers show (``archbench memory NAME --batch 32 --measure``, ``reports/memory.md``): between
+operators the live bytes equal the prediction's live tensors to within 1 % for every registered network
+(in inference they can be lower: ``max_pool2d`` makes and drops its indices inside one operator, and the
+prediction counts them). The full peak adds what oneDNN's convolutions copy into channel-padded blocked
+layouts inside the kernel; :mod:`archbench.memory.kernels` predicts those copies, and the full peaks then
+agree to within 5 % (the rest is per-thread scratch of a weight gradient). With oneDNN off
 (``torch.backends.mkldnn.flags(enabled=False)``) the full peak of ``lenet5_relu`` and ``mnist_net`` at batch 32
-is the prediction (× 0.999); ``tests/test_memory.py`` checks it.
+is the live tensors alone; ``tests/test_memory.py`` checks both.
 
 The step measured is the same steady-state step :func:`archbench.estimate_memory` predicts: a copy of the
 model, its optimizer state made by one step on zero gradients, gradients set to ``None``, then forward, loss,

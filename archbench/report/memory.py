@@ -41,7 +41,7 @@ def _network_section(name: str, runs: Sequence[tuple[MemoryEstimate, MemoryMeasu
         ("input + targets", lambda e, m: (e.inputs, None)),
         ("saved activations", lambda e, m: (e.activations, None)),
         ("peak, training step", lambda e, m: (e.peak_train, m and m.peak_train)),
-        ("peak, training step, between operators", lambda e, m: (e.peak_train, m and m.peak_train_between_ops)),
+        ("peak, training step, between operators", lambda e, m: (e.peak_train_between_ops, m and m.peak_train_between_ops)),
         ("peak, inference", lambda e, m: (e.peak_inference, m and m.peak_inference)),
     )
     for label, pick in quantities:
@@ -58,7 +58,7 @@ def _network_section(name: str, runs: Sequence[tuple[MemoryEstimate, MemoryMeasu
         f"## {name}\n\nInput N×{shape(first.input_shape[1:])}, {first.dtype}, optimizer {first.optimizer}; "
         f"the training peak falls in the {first.peak_train_phase}.\n\n"
         + table(rows, headers, ["left"] + ["right"] * (len(headers) - 1))
-        + "\n"
+        + f"\n\nNot in the prediction: {first.not_predicted}.\n"
     )
 
 
@@ -127,7 +127,7 @@ def memory_markdown(
                 format_bytes(estimate.peak_train),
                 format_bytes(measured.peak_train) if measured else "not measured",
                 _ratio(measured and measured.peak_train, estimate.peak_train),
-                _ratio(measured and measured.peak_train_between_ops, estimate.peak_train),
+                _ratio(measured and measured.peak_train_between_ops, estimate.peak_train_between_ops),
             )
         )
     head = (
@@ -137,12 +137,11 @@ def memory_markdown(
         "device (no arithmetic) and measured by `archbench.measure_memory` on a real step on the CPU, from the "
         "allocator's own events (`torch.profiler`, `profile_memory=True`). Each storage counts once; peaks "
         "include parameters, buffers, optimizer state and the input.\n\n"
-        "*Between operators* samples the measured live bytes only outside operators (and at their ends): it "
-        "leaves out what a kernel allocates and frees before it returns. That is what the prediction follows, "
-        "and the last column shows how closely it agrees. The full measured peak is higher where oneDNN's convolutions dominate: "
-        "they copy input, output and gradients into channel-padded blocked layouts inside the kernel, which no "
-        "tensor-level prediction sees; the *measured / predicted* column shows how much (most where the first "
-        "convolution's maps dominate, little where the weights do).\n\n"
+        "The predicted peak adds, at each oneDNN convolution, the blocked copies its kernel makes and frees "
+        "inside (channels padded to the CPU's block; `archbench.memory.kernels` gives the sequence traced on "
+        "this CPU); *measured / predicted* compares the full peaks, and each estimate names what it still "
+        "leaves out. *Between operators* samples the live bytes only outside operators (and at their ends), "
+        "measured and predicted alike: the live tensors alone, with no kernel's inside memory.\n\n"
         + ("" if measure else "Not measured in this build (`build_report` was given no benchmark runner); "
            "`archbench report` measures.\n\n")
         + f"Reproduce one row with `archbench memory NAME --batch {batches[-1]} --optimizer {OPTIMIZER} --measure`.\n\n"
@@ -150,7 +149,7 @@ def memory_markdown(
         + table(
             summary,
             ("network", "input", "parameters", "saved activations", "peak train, predicted", "measured",
-             "measured / predicted", "between operators / predicted"),
+             "measured / predicted", "between operators, measured / predicted"),
             ("left", "left", "right", "right", "right", "right", "right", "right"),
         )  # fmt: skip
         + "\n\n![training peak against batch size](memory_peak.png)\n\n"
