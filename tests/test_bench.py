@@ -99,6 +99,20 @@ def test_measured_peak_is_the_best_of_matmul_and_conv() -> None:
     assert (peak["device"], peak["dtype"], peak["threads"]) == ("cpu", "float32", 1)
 
 
+def test_theoretical_peak_is_lanes_fma_units_threads_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archbench.bench import peak as peak_module
+
+    monkeypatch.setattr(peak_module, "_cpuinfo", lambda: ({"avx2", "fma"}, 2445.404, "reported"))
+    theory, basis = peak_module.theoretical_peak("cpu", "float32", 2)
+    assert theory == round(8 * 2 * 2 * 2 * 2.445404, 1)  # AVX2: 8 float32 lanes, FMA = 2 FLOPs, 2 FMA units
+    assert "2.45 GHz, reported" in basis
+    monkeypatch.setattr(peak_module, "_cpuinfo", lambda: ({"avx512f", "avx2", "fma"}, 3000.0, "max"))
+    assert peak_module.theoretical_peak("cpu", "float32", 1)[0] == 16 * 2 * 2 * 3.0
+    # A measured peak above the theoretical one says the clock was higher than the one used.
+    monkeypatch.setattr(peak_module, "theoretical_peak", lambda *_: (1e-3, "tiny"))
+    assert "ran at least" in measure_peak("cpu", "float32", threads=1, size=64, repeats=1)["theoretical_basis"]
+
+
 def test_plain_pytest_leaves_benchmarks_out() -> None:
     assert not _benchmarks_asked(_config(SuiteOptions()))
     assert _benchmarks_asked(_config(SuiteOptions(), benchmark_only=True))

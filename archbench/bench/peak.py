@@ -4,8 +4,11 @@ Convention: FLOPs = 2 × multiply-accumulates, as everywhere in archbench. The m
 few large ``torch.mm`` calls and a large 3×3 convolution at the run's dtype and thread count, because on the
 CPU the two go through different libraries (MKL/OpenBLAS GEMM for ``mm``, oneDNN for convolutions) and
 either can be the faster one; a network's GFLOP/s divided by this is "% of measured peak". The theoretical
-peak is FMA lanes × 2 × FMA units (assumed 2) × threads × clock for the CPU (from its flags and
-``/proc/cpuinfo``'s clock, which in a VM is the base clock, not the boost), and a table for known GPUs.
+peak is FMA lanes × 2 × FMA units (assumed 2) × threads × clock for the CPU, and a table for known GPUs.
+Its ``theoretical_basis`` says which clock: cpufreq's maximum where the OS exposes it, else the clock
+``/proc/cpuinfo`` reports, which in a virtual machine is the base clock, not the boost. A measured peak
+above the theoretical one means the cores ran faster than that clock, and the basis says so (on this
+project's 2-core AMD EPYC VM, 2.45 GHz reported: 156.5 GFLOP/s, while a good run measures about 158).
 
 Example:
     >>> peak = measure_peak("cpu", "float32", threads=1, size=256, repeats=2)
@@ -43,7 +46,8 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
     """Best GFLOP/s of ``size``² matmuls and of a 3×3 convolution of similar work, at ``dtype`` and ``threads``.
 
     Returns:
-        ``{"device", "dtype", "threads", "matmul_gflops_per_s", "conv_gflops_per_s", "gflops_per_s", "theoretical_gflops_per_s"}``.
+        ``{"device", "dtype", "threads", "matmul_gflops_per_s", "conv_gflops_per_s", "gflops_per_s",
+        "theoretical_gflops_per_s", "theoretical_basis"}``.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -61,30 +65,33 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
             conv = _best_gflops(lambda: torch.nn.functional.conv2d(x, w, padding=1), conv_flops, timer, repeats)
     finally:
         torch.set_num_threads(previous)
+    theory, basis = theoretical_peak(device, dtype, threads)
+    if theory is not None and max(matmul, conv) > theory:
+        basis += f"; the measured peak is {max(matmul, conv) / theory:.2f}× that, so the cores ran at least that much faster"
     return {
         "device": device, "dtype": dtype, "threads": threads,
         "matmul_gflops_per_s": round(matmul, 2), "conv_gflops_per_s": round(conv, 2),
-        "gflops_per_s": round(max(matmul, conv), 2),
-        "theoretical_gflops_per_s": theoretical_peak(device, dtype, threads),
+        "gflops_per_s": round(max(matmul, conv), 2), "theoretical_gflops_per_s": theory, "theoretical_basis": basis,
     }  # fmt: skip
 
 
-def _cpuinfo() -> tuple[set[str], float | None]:
+def _cpuinfo() -> tuple[set[str], float | None, str]:
+    """The CPU's flags, its clock in MHz and where the clock comes from."""
     flags: set[str] = set()
-    mhz = None
+    mhz, source = None, "unknown clock"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "flags" and not flags:
                 flags = set(value.split())
             elif key.strip() == "cpu MHz" and mhz is None:
-                mhz = float(value)
+                mhz, source = float(value), "the clock /proc/cpuinfo reports (a VM's base clock; boost unknown)"
         max_khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
         if max_khz.exists():
-            mhz = int(max_khz.read_text()) / 1000
+            mhz, source = int(max_khz.read_text()) / 1000, "cpufreq's maximum clock"
     except (OSError, ValueError):
         pass
-    return flags, mhz
+    return flags, mhz, source
 
 
 def cpu_model() -> str:
@@ -101,23 +108,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def theoretical_peak(device: str, dtype: str, threads: int) -> float | None:
-    """GFLOP/s the hardware could do at most, where known (None otherwise).
+def theoretical_peak(device: str, dtype: str, threads: int) -> tuple[float | None, str]:
+    """GFLOP/s the hardware could do at most where known (else ``None``), and how it was computed.
 
     Example:
-        >>> theoretical_peak("cpu", "float16", 2) is None
-        True
+        >>> theoretical_peak("cpu", "float16", 2)
+        (None, 'no theoretical peak for float16 on the CPU')
     """
     if device == "cuda":
         name = torch.cuda.get_device_name() if torch.cuda.is_available() else ""
         for fragment, (fp32, bf16) in GPU_PEAK_TFLOPS.items():
             if fragment in name:
-                return 1000 * (bf16 if dtype in ("bfloat16", "float16") else fp32)
-        return None
+                low = dtype in ("bfloat16", "float16")
+                return 1000 * (bf16 if low else fp32), f"{fragment} data sheet, dense {dtype}"
+        return None, f"no data sheet for {name or 'this GPU'}"
     if dtype != "float32":
-        return None
-    flags, mhz = _cpuinfo()
+        return None, f"no theoretical peak for {dtype} on the CPU"
+    flags, mhz, source = _cpuinfo()
     lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4 if "sse2" in flags else 0
     if not lanes or mhz is None:
-        return None
-    return round(lanes * 2 * 2 * threads * mhz / 1000, 1)  # lanes × 2 FLOPs per FMA × 2 FMA units × cores × GHz
+        return None, "CPU vector width or clock unknown"
+    peak = round(lanes * 2 * 2 * threads * mhz / 1000, 1)  # lanes × 2 FLOPs per FMA × 2 FMA units × cores × GHz
+    return peak, f"{lanes} float32 lanes × 2 (FMA) × 2 FMA units × {threads} threads × {mhz / 1000:.2f} GHz, {source}"

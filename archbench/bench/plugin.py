@@ -159,5 +159,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"peak {peak['device']} {peak['dtype']} {peak['threads']} threads: {peak['gflops_per_s']:.1f} GFLOP/s measured "
             f"(matmul {peak['matmul_gflops_per_s']:.1f}, conv {peak['conv_gflops_per_s']:.1f}); theoretical "
-            f"{peak['theoretical_gflops_per_s'] or 'unknown'}"
+            f"{peak['theoretical_gflops_per_s'] or 'unknown'} ({peak['theoretical_basis']})"
         )

@@ -161,7 +161,8 @@ def verification_markdown(checks: Sequence[Check]) -> str:
     parts = [
         "# Verification\n",
         f"{passed} of {len(checks)} checks pass. Each runs through the library functions the test suite uses "
-        "(`archbench.verify`); expected values come from closed forms, the seeds, torchvision or a second counter.\n",
+        "(`archbench.verify`); expected values come from closed forms, the seeds, torchvision or a second counter; "
+        "memory checks hold the prediction against the allocator's own events on a real step.\n",
     ]
     for area, rows in by_area.items():
         worst = [c.worst_error for c in rows if c.worst_error is not None]
@@ -283,12 +284,16 @@ def speed_markdown(results: Sequence[BenchResults], out_dir: Path) -> tuple[str,
         "batch / median, GFLOP/s = FLOPs per image × images/s (forward: 2 × MACs; train step: forward + "
         "backward FLOPs from `FlopCounterMode`), % of peak = GFLOP/s over the run's measured peak (best of large "
         "matmuls and a large 3×3 convolution at the same dtype and threads; theoretical = FMA lanes × 2 × 2 FMA "
-        "units × threads × clock). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
+        "units × threads × clock, with the clock's source below the table). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
     ]
     peaks = _peak_rows(results)
     if peaks:
+        bases = sorted({f"- {p.get('device')} {p.get('dtype')}, {p.get('threads')} threads: {p['theoretical_basis']}."
+                        for r in results for p in r.peaks if p.get("theoretical_basis")})  # fmt: skip
         parts.append("## Measured peak\n\n" + table(peaks, ("device", "dtype", "threads", "matmul GFLOP/s", "conv GFLOP/s",
                                                              "peak GFLOP/s", "theoretical")) + "\n")  # fmt: skip
+        if bases:
+            parts.append("Theoretical peak:\n\n" + "\n".join(bases) + "\n")
     groups: dict[tuple[str, str, str], list[BenchRow]] = defaultdict(list)
     for r in rows:
         groups[(r.device, r.dtype, r.mode)].append(r)
@@ -473,7 +478,8 @@ def _report_files(
     environment = dict(results[0].environment) if results else {}
     from archbench.report.memory import memory_markdown
 
-    memory_text, memory_png = memory_markdown(log=log, measure=measure_memory)
+    memory_text, memory_png, memory_checks = memory_markdown(log=log, measure=measure_memory)
+    checks = [*checks, *memory_checks]
     scale_docs = _scale_docs(results)
     files = {
         "README.md": index_markdown(checks, results, environment),

@@ -1,9 +1,9 @@
 """The memory section of the report: predicted and measured bytes of every network, and a peak plot.
 
 Example:
-    >>> text, png = memory_markdown(["lenet5"], batches=(2, 4), plot_batches=(2, 4))
-    >>> text.startswith("# Memory") and png[:4] == b"\\x89PNG"
-    True
+    >>> text, png, checks = memory_markdown(["lenet5"], batches=(2, 4), plot_batches=(2, 4))
+    >>> text.startswith("# Memory") and png[:4] == b"\\x89PNG", [c.passed for c in checks]
+    (True, [True, True])
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from archbench.memory.estimate import MemoryEstimate, estimate_memory, format_bytes
 from archbench.memory.measure import MemoryMeasurement, measure_memory
 from archbench.registry import get_spec, list_models
+from archbench.verify import Check
 from archbench.report import plots
 from archbench.report.tables import integer, shape, table
 
@@ -21,6 +22,22 @@ MEMORY_FILES = ("memory.md", "memory_peak.png")
 OPTIMIZER = "momentum"  # what the benchmark's training step uses: SGD, momentum 0.9
 #: Networks whose predicted training peak is above this are not measured (a shared CPU machine).
 MEASURE_LIMIT = 4 << 30
+#: The issue's bound on the predicted training peak, relative to the measured one.
+PEAK_TOLERANCE = 0.10
+
+
+def _peak_check(name: str, estimate: MemoryEstimate, measured: MemoryMeasurement) -> Check:
+    """The predicted training peak within :data:`PEAK_TOLERANCE` of the measured one. Where the estimate says
+    it could not see oneDNN's copies (a CPU other than AVX2), the live tensors between operators (2%)."""
+    full = "oneDNN's blocked copies" not in estimate.not_predicted
+    predicted = estimate.peak_train if full else estimate.peak_train_between_ops
+    actual = measured.peak_train if full else measured.peak_train_between_ops
+    tolerance = PEAK_TOLERANCE if full else 0.02
+    what = "training peak" if full else "training peak between operators"
+    return Check(
+        "memory", f"{name} at batch {estimate.input_shape[0]}: predicted {what} within {tolerance:.0%} of measured",
+        abs(actual / predicted - 1) <= tolerance, f"{actual:,} B measured", f"{predicted:,} B predicted",
+    )  # fmt: skip
 
 
 def _ratio(measured: int | None, predicted: int) -> str:
@@ -91,8 +108,9 @@ def memory_markdown(
     plot_batches: Sequence[int] = (8,),
     measure: bool = True,
     log: Callable[[str], None] = lambda _message: None,
-) -> tuple[str, bytes]:
-    """``memory.md`` and ``memory_peak.png``: per network, the totals at two batch sizes, predicted and measured.
+) -> tuple[str, bytes, list[Check]]:
+    """``memory.md``, ``memory_peak.png`` and a check per measured run (:func:`_peak_check`): per network,
+    the totals at two batch sizes, predicted and measured.
 
     Args:
         models: registered names (default: every one); each at its quick-benchmark input size.
@@ -103,7 +121,7 @@ def memory_markdown(
         log: receives one line per network.
     """
     names = list(models) if models is not None else list_models()
-    sections, summary, series = [], [], {}
+    sections, summary, series, checks = [], [], {}, []
     for name in names:
         spec = get_spec(name)
         per_sample = spec.bench_input_shape or spec.input_shape
@@ -114,6 +132,7 @@ def memory_markdown(
             measured = None
             if measure and batch in batches and estimate.peak_train <= MEASURE_LIMIT:
                 measured = measure_memory(name, (batch, *per_sample), optimizer=OPTIMIZER)
+                checks.append(_peak_check(name, estimate, measured))
             runs[batch] = (estimate, measured)
             series.setdefault(name, []).append((batch, estimate.peak_train, measured and measured.peak_train))
         sections.append(_network_section(name, [runs[b] for b in batches]))
@@ -154,4 +173,4 @@ def memory_markdown(
         )  # fmt: skip
         + "\n\n![training peak against batch size](memory_peak.png)\n\n"
     )
-    return head + "\n".join(sections), _plot(series)
+    return head + "\n".join(sections), _plot(series), checks
