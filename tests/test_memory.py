@@ -214,8 +214,18 @@ _CONV, _CONV_BACKWARD = torch.ops.aten.convolution.default, torch.ops.aten.convo
         (2, 512, 2, 512, 3, 1, 1),
     ],
 )
-def test_the_kernel_model_against_the_allocator(batch, c_in, size, c_out, kernel, padding, stride) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("threads", [1, 2])  # some of oneDNN's space is booked per thread
+def test_the_kernel_model_against_the_allocator(batch, c_in, size, c_out, kernel, padding, stride, threads) -> None:  # noqa: ANN001
     """Each convolution operator alone: the model's inside peak against the allocator's events (profiler)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _kernel_model_against_the_allocator(batch, c_in, size, c_out, kernel, padding, stride)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _kernel_model_against_the_allocator(batch, c_in, size, c_out, kernel, padding, stride) -> None:  # noqa: ANN001
     from archbench.memory.kernels import KernelMemory
 
     model = KernelMemory("cpu")

@@ -129,4 +129,5 @@ def theoretical_peak(device: str, dtype: str, threads: int) -> tuple[float | Non
     if not lanes or mhz is None:
         return None, "CPU vector width or clock unknown"
     peak = round(lanes * 2 * 2 * threads * mhz / 1000, 1)  # lanes × 2 FLOPs per FMA × 2 FMA units × cores × GHz
-    return peak, f"{lanes} float32 lanes × 2 (FMA) × 2 FMA units × {threads} threads × {mhz / 1000:.2f} GHz, {source}"
+    clock = f"{mhz / 1000:.2f} GHz, {source}"
+    return peak, f"{lanes} float32 lanes × 2 (FMA) × 2 FMA units × {threads} threads × {clock}"

@@ -75,8 +75,9 @@ def set_threads(threads: int | None = None) -> int:
     """Set torch's intra-op threads explicitly (default: every usable core) and return the count.
 
     Example:
-        >>> set_threads(1)
-        1
+        >>> previous = torch.get_num_threads()
+        >>> set_threads(1), set_threads(previous) == previous
+        (1, True)
     """
     threads = usable_cores() if threads is None else threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

@@ -12,7 +12,7 @@ gradient for the input; oneDNN 3.12 in torch 2.14), the AVX2 sequence is, with `
 
 - **forward**: ``b(x)`` (not when fewer than 8 input channels: oneDNN reads those "flat", and the weights
   unpadded in them), ``b(w)``, ``b(y)``; free ``b(w)``, ``b(x)``; allocate ``y``; free ``b(y)``. A strided
-  1×1 convolution first gathers the input pixels it reads.
+  1×1 convolution first books space to gather the input pixels it reads, one image per thread.
 - **backward, input gradient**: ``b(dy)``, ``b(w)``, ``b(dx)``; free ``b(w)``, ``b(dy)``; allocate ``dx``
   (strided: and one more copy of it); free ``b(dx)``.
 - **backward, weight gradient**: ``b(dy)``, ``b(x)`` (not for exactly 3 input channels, read flat), ``b(dw)``;
@@ -77,8 +77,12 @@ class KernelMemory:
     def _block(self, x: torch.Tensor, w: torch.Tensor, stride: Sequence[int], dilation: Sequence[int], transposed: bool,
                groups: int) -> int | None:  # fmt: skip
         """oneDNN's channel block for this convolution, or ``None`` where the model does not apply."""
-        if self.device != "cpu" or x.dim() != 4 or x.dtype != torch.float32:
-            return None  # CUDA (cuDNN workspaces), 1-D/3-D or non-float32 convolutions: not modelled
+        if self.device != "cpu":
+            return None  # cuDNN's workspaces: named by not_predicted()
+        if x.dim() != 4 or x.dtype != torch.float32:
+            dtype = str(x.dtype).removeprefix("torch.")
+            self.unseen.add(f"the in-kernel buffers of {x.dim() - 2}-D {dtype} convolutions")
+            return None
         if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
             self.unseen.add("the buffers of PyTorch's own convolutions (oneDNN is off)")
             return None
@@ -106,8 +110,10 @@ class KernelMemory:
         """What the estimate's peaks leave out, in words, for :attr:`MemoryEstimate.not_predicted`.
 
         Example:
-            >>> print(KernelMemory("cuda").not_predicted())
-            cuDNN and cuBLAS workspaces, memory other operators allocate inside their kernels, the allocator's rounding and caching
+            >>> print(KernelMemory("cuda").not_predicted().replace(", ", ",\\n"))
+            cuDNN and cuBLAS workspaces,
+            memory other operators allocate inside their kernels,
+            the allocator's rounding and caching
         """
         if self.device == "cuda":
             parts = ["cuDNN and cuBLAS workspaces", "memory other operators allocate inside their kernels"]
@@ -148,8 +154,10 @@ class KernelMemory:
         bw = _round_up(c_out, block) * (c_in if flat else _round_up(c_in, block)) * math.prod(kernel) * size
         by = n * _round_up(c_out, block) * out_space * size
         y_bytes = y.numel() * size
-        # a strided 1×1 convolution first gathers the input pixels it reads
-        gathered = n * _round_up(c_in, block) * out_space * size if math.prod(kernel) == 1 and max(stride) > 1 else 0
+        # a strided 1×1 convolution gathers the input pixels it reads, one image per thread at a time
+        gathered = 0
+        if math.prod(kernel) == 1 and max(stride) > 1:
+            gathered = torch.get_num_threads() * _round_up(c_in, block) * out_space * size
         return max(gathered + bx + bw + by, by + y_bytes)
 
     @staticmethod

@@ -58,7 +58,8 @@ def _network_section(name: str, runs: Sequence[tuple[MemoryEstimate, MemoryMeasu
         ("input + targets", lambda e, m: (e.inputs, None)),
         ("saved activations", lambda e, m: (e.activations, None)),
         ("peak, training step", lambda e, m: (e.peak_train, m and m.peak_train)),
-        ("peak, training step, between operators", lambda e, m: (e.peak_train_between_ops, m and m.peak_train_between_ops)),
+        ("peak, training step, between operators",
+         lambda e, m: (e.peak_train_between_ops, m and m.peak_train_between_ops)),
         ("peak, inference", lambda e, m: (e.peak_inference, m and m.peak_inference)),
     )
     for label, pick in quantities:
