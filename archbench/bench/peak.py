@@ -8,7 +8,7 @@ peak is FMA lanes × 2 × FMA units (assumed 2) × threads × clock for the CPU,
 Its ``theoretical_basis`` says which clock: cpufreq's maximum where the OS exposes it, else the clock
 ``/proc/cpuinfo`` reports, which in a virtual machine is the base clock, not the boost. A measured peak
 above the theoretical one means the cores ran faster than that clock, and the basis says so (on this
-project's 2-core AMD EPYC VM, 2.45 GHz reported: 156.5 GFLOP/s, while a good run measures about 158).
+project's 2-core AMD EPYC VM, 2.45 GHz reported: 156.5 GFLOP/s, while runs measured 158 to 181).
 
 Example:
     >>> peak = measure_peak("cpu", "float32", threads=1, size=256, repeats=2)
