@@ -37,14 +37,30 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    """One ``--input-size`` word: ``3``, or several sizes joined by commas or x (``3,64,64``, ``3x64x64``)."""
+    parts = [p for p in text.replace("×", ",").replace("x", ",").split(",") if p]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return tuple(_positive(p) for p in parts)
+
+
+class _Sizes(argparse.Action):
+    """Collect ``--input-size`` words into one flat list of sizes."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Sequence[tuple[int, ...]],
+                 option_string: str | None = None) -> None:  # fmt: skip
+        setattr(namespace, self.dest, [size for word in values for size in word])
+
+
 def _add_model_arguments(p: argparse.ArgumentParser, *, batch_default: int = 1) -> None:
     """The arguments every command that takes one network shares: REF, --model-arg, --input-size, --batch."""
     p.add_argument("ref", metavar="MODEL", help="a name from `archbench list`, package.module:attr or path/file.py:attr")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="builder option, a Python literal (repeatable), e.g. num_classes=10")  # fmt: skip
-    p.add_argument("--input-size", nargs="+", type=_positive, metavar="D",
-                   help="one sample's shape, any rank (e.g. 3 224 224, or 7 12 for 7 steps of 12 features); "
-                   "required for unregistered networks")  # fmt: skip
+    p.add_argument("--input-size", nargs="+", type=_sizes, action=_Sizes, metavar="D",
+                   help="one sample's shape, any rank (e.g. 3 224 224 or 3,224,224, or 7 12 for 7 steps of 12 "
+                   "features); required for unregistered networks")  # fmt: skip
     p.add_argument("--batch", type=_positive, default=batch_default, help=f"batch size (default {batch_default})")
 
 
@@ -457,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time forward passes and training steps of the networks (pytest-benchmark)")
     p.add_argument("--models", nargs="+", default=["*"], metavar="MODEL",
                    help="model references or wildcards over registered names (default *)")
-    p.add_argument("--input-size", nargs="+", type=_positive, metavar="N", help="per-sample shape for unregistered models")
+    p.add_argument("--input-size", nargs="+", type=_sizes, action=_Sizes, metavar="N",
+                   help="per-sample shape for unregistered models, e.g. 3 32 32 or 3,32,32")  # fmt: skip
     p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="auto", help="default auto: cuda if present")
     p.add_argument("--batch", nargs="+", type=_positive, metavar="N", help="batch sizes (default: 1 and one by MACs)")
     p.add_argument("--sweep", action="store_true", help="the wider batch-size sweep")

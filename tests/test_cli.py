@@ -39,6 +39,12 @@ def test_summary_at_another_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert "1×512×7×7" in out and "layer1.0" not in out
 
 
+@pytest.mark.parametrize("size", [["3,32,32"], ["3x32x32"], ["3", "32,32"]])
+def test_input_size_may_be_one_word(size: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", "resnet18", "--model-arg", "in_channels=3", "--input-size", *size, "--depth", "1"]) == 0
+    assert "1×512×1×1" in capsys.readouterr().out  # 32 halved five times
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
