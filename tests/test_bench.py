@@ -142,8 +142,10 @@ def test_pytest_benchmark_only_from_the_root_collects_and_records_the_peak(tmp_p
 # --- compare ------------------------------------------------------------------------------------------
 
 
-def _run_file(path: Path, rounds: dict[str, list[float]], peak: float | None = None) -> Path:
-    benchmarks = [{"name": n, "fullname": f"bench.py::{n}", "stats": {"median": sorted(r)[len(r) // 2], "data": r}}
+def _run_file(path: Path, rounds: dict[str, list[float]], peak: float | None = None,
+              probes: dict[str, float] | None = None) -> Path:  # fmt: skip
+    benchmarks = [{"name": n, "fullname": f"bench.py::{n}", "stats": {"median": sorted(r)[len(r) // 2], "data": r},
+                   "extra_info": {"machine_gflops_per_s": probes[n]} if probes and n in probes else {}}
                   for n, r in rounds.items()]  # fmt: skip
     info = {"archbench_peak": [{"device": "cpu", "dtype": "float32", "threads": 2, "gflops_per_s": peak}]} if peak else {}
     path.write_text(json.dumps({"machine_info": info, "benchmarks": benchmarks}))
@@ -189,6 +191,27 @@ def test_compare_sees_run_to_run_scatter_and_still_flags_a_real_slowdown(tmp_pat
     assert {v for n, v in verdicts.items() if n not in ("b3", "b7")} == {"no change"}
     everything = _run_file(tmp_path / "everything.json", shifted(0.05, slow=set(names)))  # all 1.5x: still seen
     assert {r.verdict for r in compare_files(old, everything)} == {"slower"}
+
+
+def test_compare_tells_a_machine_that_slowed_down_from_code_that_did(tmp_path: Path) -> None:
+    """Seen on this VM: the last benchmarks of a run 1.6-2.2× slower, the same code; their probes show it."""
+    gen = torch.Generator().manual_seed(2)
+    names = [f"b{i}" for i in range(8)]
+    base = {n: (0.01 * (1 + 0.03 * torch.rand(40, generator=gen))).tolist() for n in names}
+    late = set(names[5:])  # the machine ran at 0.6× speed while these were timed
+    old = _run_file(tmp_path / "old.json", base, probes={n: 100.0 for n in names})
+    slow_machine = {n: [t / (0.6 if n in late else 1.0) for t in base[n]] for n in names}
+    new = _run_file(tmp_path / "new.json", slow_machine, probes={n: 60.0 if n in late else 100.0 for n in names})
+    rows = compare_files(old, new)
+    assert {r.verdict for r in rows} == {"no change"}
+    assert {r.name.split("::")[-1]: round(r.machine, 2) for r in rows if r.machine != 1.0} == {n: 0.6 for n in late}
+    # Without the probes the same files read as a slow-down of those three...
+    unprobed = _run_file(tmp_path / "unprobed.json", slow_machine)
+    assert {r.name.split("::")[-1] for r in compare_files(old, unprobed) if r.verdict == "slower"} == late
+    # ...and a real 1.5× on a machine that ran as fast as before is still flagged.
+    slower_code = {n: [t * (1.5 if n == "b1" else 1.0) for t in base[n]] for n in names}
+    real = _run_file(tmp_path / "real.json", slower_code, probes={n: 100.0 for n in names})
+    assert [r.name.split("::")[-1] for r in compare_files(old, real) if r.verdict == "slower"] == ["b1"]
 
 
 def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,12 @@ a few seconds of one run 30% slower than the other run, which no round of either
 rounds are tight); the ratios of all benchmarks show it. The spread is taken about the ratios' median, so a
 slow-down of every benchmark still stands out against 1; one of a few benchmarks stands out against the rest.
 
+A stretch of seconds in which the machine ran slow shows in the runs' own probes: each benchmark records a
+small matmul's GFLOP/s around its timing (``machine_gflops_per_s``). Where both runs have it, the ratio is
+also taken with the time scaled by the machine's speed, and a verdict of "slower" or "faster" must hold both
+ways (a real 1.5× slow-down does, on a machine that ran as fast as before; a machine slow for those seconds
+does not). A real slow-down hidden by a machine that ran faster by as much reads "no change".
+
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
     'slower'
@@ -65,6 +71,7 @@ class Comparison:
     low: float
     high: float
     verdict: str
+    machine: float | None = None  # the machine's speed new / old around this benchmark, when both runs probed it
 
 
 def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
@@ -77,6 +84,16 @@ def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
         ):
             raise ArchbenchError(f"{path}: benchmark {name!r} has no stored rounds (stats.data); write it with --benchmark-json.")
         out[name] = rounds
+    return out
+
+
+def _probes(data: dict) -> dict[str, float]:
+    """Each benchmark's ``machine_gflops_per_s``, where recorded and a positive number."""
+    out = {}
+    for entry in data["benchmarks"]:
+        value = (entry.get("extra_info") or {}).get("machine_gflops_per_s")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            out[entry.get("fullname", entry["name"])] = float(value)
     return out
 
 
@@ -129,11 +146,16 @@ def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
     intervals = {name: ratio_interval(old_rounds[name], new_rounds[name]) for name in common}
     noise = max(noise, spread([ratio for ratio, _, _ in intervals.values()]))
+    old_probes, new_probes = _probes(old_data), _probes(new_data)
     out = []
     for name, (ratio, low, high) in intervals.items():
         a, b = old_rounds[name], new_rounds[name]
         band = max(noise, _relative_iqr(a), _relative_iqr(b))
-        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, verdict((low, high), band)))
+        said = verdict((low, high), band)
+        machine = new_probes[name] / old_probes[name] if name in old_probes and name in new_probes else None
+        if machine is not None and verdict((low * machine, high * machine), band) != said:
+            said = "no change"  # the machine's own speed explains the difference
+        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, said, machine))
     return out
 
 
@@ -142,9 +164,10 @@ def markdown(rows: Sequence[Comparison]) -> str:
     from tabulate import tabulate
 
     table = [(f"`{r.name.split('::')[-1]}`", f"{r.old_median * 1e3:.3f} ms", f"{r.new_median * 1e3:.3f} ms",
-              f"{r.ratio:.3f}", f"{r.low:.3f}–{r.high:.3f}", r.verdict) for r in rows]  # fmt: skip
-    return tabulate(table, headers=("benchmark", "old median", "new median", "new / old", "95% CI", "verdict"),
-                    tablefmt="github", disable_numparse=True)  # fmt: skip
+              f"{r.ratio:.3f}", f"{r.low:.3f}–{r.high:.3f}", f"{r.machine:.2f}" if r.machine else "-", r.verdict)
+             for r in rows]  # fmt: skip
+    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine speed new / old", "verdict")
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def fails(rows: Sequence[Comparison], threshold: float) -> list[Comparison]:

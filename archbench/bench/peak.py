@@ -75,6 +75,28 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
     }  # fmt: skip
 
 
+def machine_probe(device: str, size: int = 512, repeats: int = 5) -> float:
+    """GFLOP/s of a ``size``² float32 matmul now (median of ``repeats``): how fast the machine runs right now.
+
+    Taken beside each benchmark (threads as set for it), so that :mod:`archbench.bench.compare` can tell a
+    machine that slowed down for a while (a busy neighbour on a shared VM) from code that did.
+
+    Example:
+        >>> machine_probe("cpu", size=64, repeats=3) > 0
+        True
+    """
+    dev = torch.device(device)
+    a = torch.ones(size, size, device=dev)
+    timer = SyncTimer(dev)
+    torch.mm(a, a)
+    times = []
+    for _ in range(repeats):
+        start = timer()
+        torch.mm(a, a)
+        times.append(timer() - start)
+    return 2.0 * size**3 / sorted(times)[repeats // 2] / 1e9
+
+
 def _cpuinfo() -> tuple[set[str], float | None, str]:
     """The CPU's flags, its clock in MHz and where the clock comes from."""
     flags: set[str] = set()
