@@ -76,7 +76,7 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
 
 
 def machine_probe(device: str, size: int = 512, repeats: int = 5) -> float:
-    """GFLOP/s of a ``size``² float32 matmul now (median of ``repeats``): how fast the machine runs right now.
+    """GFLOP/s of a ``size``² float32 matmul (median of ``repeats``): how fast the machine runs at this moment.
 
     Taken beside each benchmark (threads as set for it), so that :mod:`archbench.bench.compare` can tell a
     machine that slowed down for a while (a busy neighbour on a shared VM) from code that did.
