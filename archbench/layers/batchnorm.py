@@ -43,19 +43,17 @@ They are computed by hand in :class:`_BatchStatsNorm` and :class:`_GivenStatsNor
 e.g. ``gradgradcheck``) is supported: then the same formulas are evaluated with differentiable tensor
 operations, recomputing the statistics from ``x`` so that their dependence on the input is in the graph.
 
-Speed: the memory traffic, not the arithmetic, is what costs, and above all the first touch of a new
-full-size tensor. Forward and first-order backward each create exactly one (the output; the input
-gradient), as ``nn.BatchNorm`` does, and otherwise use per-channel reductions (BLAS matrix-vector products
-over contiguous ``(N·C, H·W)`` groups) and fused in-place ``addcmul`` passes.
+Speed: a handful of passes and kernel calls each way, since on the small tensors of the seed networks
+the cost per call, not the arithmetic, is what counts, and on large ones the memory traffic. Forward and
+first-order backward each create exactly one full-size tensor (the output; the input gradient), as
+``nn.BatchNorm`` does; the reductions are per-channel sums (BLAS matrix-vector products over contiguous
+``(N·C, H·W)`` groups) and the rest fused ``addcmul`` passes in place.
 
-Numerics: the batch statistics use the shifted-data (corrected two-pass) algorithm: ``x`` is centred on
-a first estimate ``s`` of the mean (on CPU the mean of the first eighth of the batch), and the sums of
-``c = x − s`` give the exact mean ``s + mean(c)`` and ``σ² = mean(c²) − mean(c)²``, which stays accurate
-while ``s`` is within about one standard deviation of the mean; if it is not, ``x`` is centred again on the
-corrected mean. The output is computed from ``c``, so an offset much larger than the spread does not
-cancel catastrophically in float32 (``nn.BatchNorm``'s CPU kernel, computing ``x·α + β``, loses about
-``|μ|/σ`` ulps there). On CPU the backward pass uses ``x`` uncentred when every channel has
-``|μ| ≤ 4σ`` (accuracy within a factor 5 of the centred form, one pass fewer) and ``c`` otherwise.
+Numerics: the corrected two-pass algorithm. ``x`` is centred on its mean as first summed, ``s = Σx/M``,
+and the sums of ``c = x − s`` give the exact mean ``s + r`` (``r = mean(c)``, the rounding error of the
+first sum) and ``σ² = mean(c²) − r²``. The output is computed from ``c``, so an offset much larger than the
+spread does not cancel catastrophically in float32 (``nn.BatchNorm``'s CPU kernel, computing ``x·α + β``,
+loses about ``|μ|/σ`` ulps there). The backward pass recomputes ``c`` bit for bit instead of saving it.
 """
 
 from __future__ import annotations
@@ -76,12 +74,11 @@ _DEFAULT_MOMENTUM = {"torch": 0.1, "d2l": 0.9}
 _SUPPORTED_DIMS = (2, 3, 4)
 _LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}
 
-# Groups of at least this many contiguous values per (sample, channel) take the BLAS reduction path.
-_MIN_GROUP_FOR_BLAS = 8
-# The first estimate of the batch mean comes from the first 1/_SHIFT_SAMPLE_FRACTION of the batch.
-_SHIFT_SAMPLE_FRACTION = 8
-# On CPU the backward skips re-centring x when every channel's |mean| is at most this many std.
-_MAX_UNCENTRED_OFFSET = 4.0
+# Per-(sample, channel) groups at least this long take the grouped reductions: one vector norm per group for
+# Σx² (from 8 values), one batched dot product per group for Σa·b (from 1024, where a full-size product
+# would cost more than the BLAS calls; below it the plain product and sum are faster).
+_MIN_GROUP_FOR_NORM = 8
+_MIN_GROUP_FOR_BMM = 1024
 
 
 class _Default(enum.Enum):
@@ -173,37 +170,33 @@ def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *([1] * (x.dim() - 2)))
 
 
-def _grouped(t: torch.Tensor) -> torch.Tensor | None:
-    """``t`` as ``(N·C, L)`` when it is contiguous with long enough groups, else None (generic path)."""
+def _grouped(t: torch.Tensor, min_group: int) -> torch.Tensor | None:
+    """``t`` as ``(N·C, L)`` when it is contiguous with groups of at least ``min_group``, else None."""
     if t.dim() < 3 or not t.is_contiguous() or t.dtype not in (torch.float32, torch.float64):
         return None
     groups = t.shape[0] * t.shape[1]
-    if groups == 0 or t.numel() // groups < _MIN_GROUP_FOR_BLAS:
+    if groups == 0 or t.numel() // groups < min_group:
         return None
     return t.view(groups, -1)
 
 
 def _channel_sum(t: torch.Tensor) -> torch.Tensor:
-    """Σ over all dimensions but 1, as a ``(C,)`` tensor; a matrix-vector product when contiguous."""
-    grouped = _grouped(t)
-    if grouped is None:
-        return t.sum(dim=_reduce_dims(t))
-    ones = torch.ones(grouped.shape[1], dtype=t.dtype, device=t.device)
-    return torch.mv(grouped, ones).view(t.shape[0], t.shape[1]).sum(dim=0)
+    """Σ over all dimensions but 1, as a ``(C,)`` tensor."""
+    return t.sum(dim=_reduce_dims(t))
 
 
 def _channel_sum_of_squares(t: torch.Tensor) -> torch.Tensor:
-    """Σ t² over all dimensions but 1, through a norm reduction (no squared temporary)."""
-    grouped = _grouped(t)
+    """Σ t² over all dimensions but 1, through per-group norms when contiguous (no squared temporary)."""
+    grouped = _grouped(t, _MIN_GROUP_FOR_NORM)
     if grouped is None:
-        return torch.linalg.vector_norm(t, dim=_reduce_dims(t)).square()
+        return _channel_dot(t, t)
     norms = torch.linalg.vector_norm(grouped, dim=1).view(t.shape[0], t.shape[1])
     return norms.square().sum(dim=0)
 
 
 def _channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Σ a·b over all dimensions but 1; one batched dot product per (sample, channel) when contiguous."""
-    ga, gb = _grouped(a), _grouped(b)
+    """Σ a·b over all dimensions but 1; one batched dot product per (sample, channel) for long groups."""
+    ga, gb = _grouped(a, _MIN_GROUP_FOR_BMM), _grouped(b, _MIN_GROUP_FOR_BMM)
     if ga is None or gb is None:
         return (a * b).sum(dim=_reduce_dims(a))
     dots = torch.bmm(ga.unsqueeze(1), gb.unsqueeze(2))  # (N·C, 1, L) @ (N·C, L, 1) -> (N·C, 1, 1)
@@ -215,65 +208,23 @@ def _scale(weight: torch.Tensor | None, invstd: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------
-# The analytic forward and backward passes.
-#
-# Both work on ``c = x − s``, the input centred on a per-channel ``shift`` s: with batch statistics a first
-# estimate of the batch mean, with given statistics the running mean. The exact batch mean is μ = s + r,
-# where the small ``residual`` r = mean(c) corrects the estimate (the shifted-data / corrected two-pass
-# algorithm: σ² = mean(c²) − r² is accurate while |r| ≤ σ, which is checked), so x̂ = (c − r)·invstd.
-# The backward pass recomputes c = x − s bit for bit instead of saving it.
+# The analytic forward and backward passes: the exact two-pass statistics, a few fused passes each.
 # --------------------------------------------------------------------------------------------------
 
 
-def _batch_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A new tensor holding ``x`` centred on a shift s, with s, the residual r and the biased σ².
-
-    On CPU the shift is the mean of the first eighth of the batch (an eighth of a pass), and the input is
-    centred again, in place, on the corrected mean if some channel's shift is more than one standard
-    deviation off; on other devices it is the full mean, so that no value has to be read back to the host.
-    """
-    m = x.numel() // x.shape[1]
-    on_cpu = x.device.type == "cpu"
-    sample = x[: max(1, x.shape[0] // _SHIFT_SAMPLE_FRACTION)] if on_cpu else x
-    shift = _channel_sum(sample) / (sample.numel() // x.shape[1])
-    centred = x - _per_channel(shift, x)
-    residual, var = _moments_about_shift(centred, m)
-    if on_cpu and bool((residual.square() > var).any()):
-        shift = shift + residual  # the sample was unrepresentative: centre again on the corrected mean
-        torch.sub(x, _per_channel(shift, x), out=centred)
-        residual, var = _moments_about_shift(centred, m)
-    return centred, shift, residual, var.clamp_(min=0)
-
-
-def _moments_about_shift(centred: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Residual r = mean(c) and biased variance mean(c²) − r² of the centred values ``c``."""
-    residual = _channel_sum(centred) / m
-    return residual, _channel_sum_of_squares(centred) / m - residual.square()
-
-
-def _affine_from_centred_(
-    centred: torch.Tensor,
-    residual: torch.Tensor | None,
-    scale: torch.Tensor,
-    bias: torch.Tensor | None,
+def _normalise_(
+    centred: torch.Tensor, residual: torch.Tensor | None, scale: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
     """In place, one pass: ``c ← (c − r)·scale + bias``, written as ``c·scale + (bias − r·scale)``."""
-    offset = None if residual is None else -residual * scale
-    if bias is not None:
-        offset = bias if offset is None else offset + bias
-    scale_b = _per_channel(scale, centred)
+    if residual is None:
+        offset = bias
+    elif bias is None:
+        offset = (residual * scale).neg_()
+    else:
+        offset = torch.addcmul(bias, residual, scale, value=-1)
     if offset is None:
-        return centred.mul_(scale_b)
-    return torch.addcmul(_per_channel(offset, centred), centred, scale_b, out=centred)
-
-
-def _centring_is_optional(x: torch.Tensor, mean: torch.Tensor, invstd: torch.Tensor) -> bool:
-    """True on CPU when every channel's mean is within a few standard deviations of zero.
-
-    Then Σg·(x − μ) = Σg·x − μ·Σg and the affine form ``slope·x + offset`` lose at most a factor
-    1 + |μ|/σ ≤ 5 of accuracy to cancellation, and the backward pass saves a pass over the data.
-    """
-    return x.device.type == "cpu" and bool((mean.abs() * invstd).max() <= _MAX_UNCENTRED_OFFSET)
+        return centred.mul_(_per_channel(scale, centred))
+    return torch.addcmul(_per_channel(offset, centred), centred, _per_channel(scale, centred), out=centred)
 
 
 def _fast_backward(
@@ -285,42 +236,35 @@ def _fast_backward(
     invstd: torch.Tensor,
     needs: Sequence[bool],
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """First-order backward: Σg and Σg·(x − μ) (one reduction each) and one new full-size tensor.
+    """First-order backward: Σg and Σg·(x − μ) (one reduction each) and one new full-size tensor, ∂L/∂x.
 
-    ``residual`` is None for given (running) statistics, which makes ∂L/∂x simply ``γ·invstd·g``.
+    ``x − μ = c − r`` with ``c = x − s`` recomputed bit for bit; ``residual`` is None for given (running)
+    statistics (``s`` is then their mean), which makes ∂L/∂x simply ``γ·invstd·g``.
     """
     batch_stats = residual is not None
     need_x, need_w, need_b = needs[0], needs[1] and weight is not None, needs[2]
     scale = _scale(weight, invstd)
+    sum_g = _channel_sum(grad_out) if need_b or batch_stats else None
     if not batch_stats and not need_w:
-        grad_in = grad_out * _per_channel(scale, grad_out) if need_x else None
-        return grad_in, None, _channel_sum(grad_out) if need_b else None
-
-    sum_g = _channel_sum(grad_out)
-    if batch_stats and _centring_is_optional(x, shift + residual, invstd):
-        mean = shift + residual
-        buffer = torch.mul(grad_out, x)  # the tensor that becomes ∂L/∂x
-        dot = _channel_sum(buffer) - mean * sum_g  # Σ g·(x − μ)
-        centred, constant = x, mean  # x − μ = x − mean
-    else:
-        buffer = centred = x - _per_channel(shift, x)
-        dot = _channel_dot(grad_out, centred)  # Σ g·c
-        constant = residual  # x − μ = c − r (batch statistics); c itself for given statistics
-        if residual is not None:
-            dot = dot - residual * sum_g
-    grad_weight = dot * invstd if need_w else None
+        return (grad_out * _per_channel(scale, grad_out) if need_x else None), None, sum_g
+    centred = x - _per_channel(shift, x)  # c, as in the forward; becomes ∂L/∂x
+    dot = _channel_dot(grad_out, centred)  # Σg·c
+    if batch_stats:
+        dot.addcmul_(residual, sum_g, value=-1)  # Σg·(x − μ) = Σg·c − r·Σg
+    grad_weight = dot.mul_(invstd)  # Σg·x̂
     grad_bias = sum_g if need_b else None
+    if not need_w:
+        grad_weight = None
     if not need_x:
         return None, grad_weight, grad_bias
     if not batch_stats:
-        return torch.mul(grad_out, _per_channel(scale, grad_out), out=buffer), grad_weight, grad_bias
+        return torch.mul(grad_out, _per_channel(scale, grad_out), out=centred), grad_weight, grad_bias
+    # ∂L/∂x = scale·g + slope·(c − r) + offset, slope = −scale·invstd·Σg·x̂/M, offset = −scale·Σg/M.
     m = x.numel() // x.shape[1]
-    # ∂L/∂x = scale·g + slope·(x − μ) − scale·Σg/M, slope = −scale·invstd²·Σg(x−μ)/M: two passes over
-    # `buffer`, with x − μ = centred − constant.
-    slope = -scale * invstd.square() * dot / m
-    offset = -scale * sum_g / m - slope * constant
-    torch.addcmul(_per_channel(offset, x), centred, _per_channel(slope, x), out=buffer)
-    return buffer.addcmul_(grad_out, _per_channel(scale, grad_out)), grad_weight, grad_bias
+    slope = (scale * invstd).mul_(dot).mul_(-1.0 / m)
+    offset = torch.mul(scale, sum_g).mul_(-1.0 / m).addcmul_(slope, residual, value=-1)
+    grad_in = torch.addcmul(_per_channel(offset, x), centred, _per_channel(slope, x), out=centred)
+    return grad_in.addcmul_(grad_out, _per_channel(scale, grad_out)), grad_weight, grad_bias
 
 
 def _differentiable_backward(
@@ -368,12 +312,16 @@ class _BatchStatsNorm(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out, shift, residual, var = _batch_moments(x)  # `out` holds the centred input, then the output
-        invstd = torch.rsqrt(var + eps)
-        _affine_from_centred_(out, residual, _scale(weight, invstd), bias)
+        m = x.numel() // x.shape[1]
+        shift = _channel_sum(x).div_(m)  # s: the mean as first summed
+        out = x - _per_channel(shift, x)  # c = x − s, then the output
+        residual = _channel_sum(out).div_(m)  # r = mean(c): μ = s + r
+        var = _channel_sum_of_squares(out).div_(m).sub_(residual.square()).clamp_(min=0)  # mean(c²) − r²
+        invstd = var.add(eps).rsqrt_()
+        _normalise_(out, residual, _scale(weight, invstd), bias)
+        mean = shift + residual
         ctx.save_for_backward(x, weight, shift, residual, invstd)
         ctx.eps = eps
-        mean = shift + residual
         ctx.mark_non_differentiable(mean, var)
         ctx.set_materialize_grads(False)
         return out, mean, var
@@ -408,7 +356,7 @@ class _GivenStatsNorm(torch.autograd.Function):
     ) -> torch.Tensor:
         mean = mean.to(x.dtype, copy=True)  # a private copy: later running-stat updates cannot break backward
         invstd = torch.rsqrt(var.to(x.dtype) + eps)
-        out = _affine_from_centred_(x - _per_channel(mean, x), None, _scale(weight, invstd), bias)
+        out = _normalise_(x - _per_channel(mean, x), None, _scale(weight, invstd), bias)
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.eps = eps
         ctx.set_materialize_grads(False)
