@@ -102,12 +102,15 @@ def test_measured_peak_is_the_best_of_matmul_and_conv() -> None:
 def test_theoretical_peak_is_lanes_fma_units_threads_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from archbench.bench import peak as peak_module
 
-    monkeypatch.setattr(peak_module, "_cpuinfo", lambda: ({"avx2", "fma"}, 2445.404, "reported"))
+    cpu = {"vendor": "AuthenticAMD", "family": "23", "flags": {"avx2", "fma"}, "mhz": 2445.404, "clock": "reported"}
+    monkeypatch.setattr(peak_module, "cpuinfo", lambda: cpu)
     theory, basis = peak_module.theoretical_peak("cpu", "float32", 2)
     assert theory == round(8 * 2 * 2 * 2 * 2.445404, 1)  # AVX2: 8 float32 lanes, FMA = 2 FLOPs, 2 FMA units
     assert "2.45 GHz, reported" in basis
-    monkeypatch.setattr(peak_module, "_cpuinfo", lambda: ({"avx512f", "avx2", "fma"}, 3000.0, "max"))
+    cpu.update(vendor="GenuineIntel", family="6", flags={"avx512f", "avx2", "fma"}, mhz=3000.0)
     assert peak_module.theoretical_peak("cpu", "float32", 1)[0] == 16 * 2 * 2 * 3.0
+    cpu.update(vendor="AuthenticAMD", family="25")  # Zen 4: AVX-512 on 256-bit units, so 8 lanes per FMA
+    assert peak_module.theoretical_peak("cpu", "float32", 1)[0] == 8 * 2 * 2 * 3.0
     # A measured peak above the theoretical one says the clock was higher than the one used.
     monkeypatch.setattr(peak_module, "theoretical_peak", lambda *_: (1e-3, "tiny"))
     assert "ran at least" in measure_peak("cpu", "float32", threads=1, size=64, repeats=1)["theoretical_basis"]

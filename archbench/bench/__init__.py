@@ -7,7 +7,6 @@ Example:
 """
 
 from archbench.bench.results import EXTRA_INFO_KEYS, BenchResults, BenchRow, load_results
-from archbench.bench.timing import SyncTimer, resolve_device, set_threads, usable_cores
+from archbench.bench.timing import SyncTimer, usable_cores
 
-__all__ = ["EXTRA_INFO_KEYS", "BenchResults", "BenchRow", "SyncTimer", "load_results", "resolve_device",
-           "set_threads", "usable_cores"]  # fmt: skip
+__all__ = ["EXTRA_INFO_KEYS", "BenchResults", "BenchRow", "SyncTimer", "load_results", "usable_cores"]

@@ -1,12 +1,10 @@
 """What gets benchmarked: the session's options (defined once) and the cases they select.
 
-:class:`SuiteOptions` is the one place the suite's own options live; the ``--archbench-*`` pytest options and
-the arguments ``archbench bench`` hands to ``pytest.main`` are both generated from its fields. Timing budget
-(rounds, max time, warm-up, timer) is pytest-benchmark's own ``--benchmark-*`` options.
-
-Two comparisons run side by side in one pytest-benchmark group: ``lenet5_bn`` vs ``lenet5_bn_torch``
-(hand-written vs native BatchNorm) and our ``resnet18(variant="torchvision")`` vs
-``torchvision.models.resnet18``, both at 3×224×224 with 1000 classes.
+:class:`SuiteOptions` is the one place the suite's own options live: the ``--archbench-*`` pytest options and
+the arguments ``archbench bench`` hands to ``pytest.main`` are generated from its fields. Rounds, time and
+warm-up are pytest-benchmark's own ``--benchmark-*`` options. Two pairs run side by side in one group:
+``lenet5_bn`` vs ``lenet5_bn_torch`` (hand-written vs native BatchNorm) and our
+``resnet18(variant="torchvision")`` vs ``torchvision.models.resnet18`` (3×224×224, 1000 classes).
 
 Example:
     >>> [c.id for c in enumerate_cases(SuiteOptions(models=("lenet5",), device="cpu"))][:2]
@@ -29,12 +27,10 @@ from torch import nn
 from archbench.bench.timing import usable_cores
 from archbench.errors import ArchbenchError
 
-MODES: tuple[str, ...] = ("forward", "train_step")
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEVICE_SELECTIONS: tuple[str, ...] = ("all", "auto", "cpu", "cuda")
+MODES = ("forward", "train_step")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BN_PAIR = ("lenet5_bn", "lenet5_bn_torch")
-RESNET_OURS = "resnet18(variant=torchvision)"
-RESNET_TORCHVISION = "torchvision.models.resnet18"
+RESNET_OURS, RESNET_TORCHVISION = "resnet18(variant=torchvision)", "torchvision.models.resnet18"
 RESNET_PAIR_INPUT = (3, 224, 224)
 #: The quick CPU batch keeps one call near this many MACs (between 2 and 64 images).
 QUICK_CALL_MACS = 8e9
@@ -54,14 +50,18 @@ def _opt(help: str, parse: Any = None, **kw: Any) -> Any:
     return field(metadata={"help": help, "parse": parse}, **kw)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(p for p in text.split(",") if p)
+
+
 @dataclass(frozen=True)
 class SuiteOptions:
     """The options of one benchmark session (``--archbench-<field>`` in pytest, keywords in ``archbench bench``)."""
 
-    models: tuple[str, ...] = _opt("model references or wildcards over registered names, comma-separated",
-                                   lambda t: tuple(p for p in t.split(",") if p), default=("*",))
-    input_size: tuple[int, ...] | None = _opt("per-sample input shape for unregistered models, e.g. 3,32,32",
-                                              _ints, default=None)
+    models: tuple[str, ...] = _opt("model references or wildcards over registered names, comma-separated", _names,
+                                   default=("*",))  # fmt: skip
+    input_size: tuple[int, ...] | None = _opt("per-sample input shape for unregistered models, e.g. 3,32,32", _ints,
+                                              default=None)  # fmt: skip
     device: str = _opt("all (cpu, and cuda when present), auto, cpu or cuda", str, default="all")
     batches: tuple[int, ...] | None = _opt("batch sizes (default: 1 and one by MACs per image)", _ints, default=None)
     sweep: bool = _opt("the wider batch-size sweep", default=False)
@@ -73,8 +73,8 @@ class SuiteOptions:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ArchbenchError(f"Unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}.")
-        if self.device not in DEVICE_SELECTIONS:
-            raise ArchbenchError(f"Unknown device {self.device!r}; use one of {', '.join(DEVICE_SELECTIONS)}.")
+        if self.device not in ("all", "auto", "cpu", "cuda"):
+            raise ArchbenchError(f"Unknown device {self.device!r}; use one of all, auto, cpu, cuda.")
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
             raise ArchbenchError(f"The thread count must be a whole number of at least 1, got {self.threads!r}.")
         if not self.models:
@@ -91,14 +91,10 @@ class SuiteOptions:
         """The ``--archbench-*`` arguments that rebuild these options in a pytest session."""
         args = []
         for f in fields(self):
-            value = getattr(self, f.name)
-            flag = "--archbench-" + f.name.replace("_", "-")
-            if f.default is not MISSING and value == f.default:
-                continue
-            if isinstance(value, bool):
-                args.append(flag)
-            else:
-                args.append(f"{flag}={','.join(map(str, value)) if isinstance(value, tuple) else value}")
+            value, flag = getattr(self, f.name), "--archbench-" + f.name.replace("_", "-")
+            if f.default is MISSING or value != f.default:
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else value
+                args.append(flag if isinstance(value, bool) else f"{flag}={text}")
         return args
 
     @classmethod
@@ -106,20 +102,17 @@ class SuiteOptions:
         """Register one ``--archbench-<field>`` option per field."""
         group = parser.getgroup("archbench", "archbench network benchmarks")
         for f in fields(cls):
-            flag = "--archbench-" + f.name.replace("_", "-")
-            if f.metadata["parse"] is None:
-                group.addoption(flag, action="store_true", default=False, help=f.metadata["help"])
-            else:
-                group.addoption(flag, default=None, help=f.metadata["help"])
+            flag, flag_only = "--archbench-" + f.name.replace("_", "-"), f.metadata["parse"] is None
+            group.addoption(flag, action="store_true" if flag_only else "store", default=False if flag_only else None,
+                            help=f.metadata["help"])  # fmt: skip
 
     @classmethod
     def from_pytest(cls, config: Any) -> SuiteOptions:
         """The options of a pytest session (raises ArchbenchError for bad values)."""
         kw = {}
         for f in fields(cls):
-            value = config.getoption("archbench_" + f.name)
+            value, parse = config.getoption("archbench_" + f.name), f.metadata["parse"]
             if value not in (None, False):
-                parse = f.metadata["parse"]
                 try:
                     kw[f.name] = value if parse is None else parse(value)
                 except ValueError:
@@ -147,16 +140,14 @@ class BenchCase:
     def id(self) -> str:
         """The pytest id, e.g. ``lenet5-train_step-cpu-b64`` (with ``-bfloat16``, ``-cl``, ``-compiled``)."""
         name = {RESNET_OURS: "resnet18_ours", RESNET_TORCHVISION: "resnet18_torchvision"}.get(self.model, self.model)
-        parts = [name, self.mode, self.device, f"b{self.batch}"]
-        parts += [self.dtype] if self.dtype != "float32" else []
-        parts += ["cl"] if self.channels_last else []
-        return "-".join(parts + (["compiled"] if self.compile else []))
+        parts = [name, self.mode, self.device, f"b{self.batch}", *([self.dtype] if self.dtype != "float32" else [])]
+        return "-".join(parts + ["cl"] * self.channels_last + ["compiled"] * self.compile)
 
 
 def build_model(model: str) -> nn.Module:
-    """A fresh float32 CPU instance of a case's network (reference or pair label)."""
-    from archbench.refs import resolve_ref
+    """A fresh float32 instance of a case's network (reference or pair label) on the current default device."""
     import archbench
+    from archbench.refs import resolve_ref
 
     if model == RESNET_OURS:
         return archbench.get_model("resnet18", in_channels=3, num_classes=1000, variant="torchvision")
@@ -182,26 +173,27 @@ class Work:
 
 @functools.lru_cache(maxsize=None)
 def _meta_model(model: str) -> nn.Module:
-    """The network built on the meta device: shapes and counts only, no weights allocated (cached)."""
+    """The network on the meta device: shapes and counts only, no weights allocated (cached)."""
     with torch.device("meta"):
         return build_model(model)
+
+
+def _count(model: str, input_shape: tuple[int, ...], backward: bool) -> Any:
+    from archbench.analysis.counts import count_macs
+
+    return count_macs(_meta_model(model), (1, *input_shape), method="analytic", backward=backward)
 
 
 @functools.lru_cache(maxsize=None)
 def work_of(model: str, input_shape: tuple[int, ...]) -> Work:
     """The :class:`Work` of a case's network; backward MACs from ``FlopCounterMode`` (cached)."""
-    from archbench.analysis.counts import count_macs
-
-    counted = count_macs(_meta_model(model), (1, *input_shape), method="analytic", backward=True)
-    backward = counted.backward or 0
-    return Work(counted.params, counted.total, 2 * (counted.total + backward))
+    counted = _count(model, input_shape, backward=True)
+    return Work(counted.params, counted.total, 2 * (counted.total + (counted.backward or 0)))
 
 
 @functools.lru_cache(maxsize=None)
 def _forward_macs(model: str, input_shape: tuple[int, ...]) -> int:
-    from archbench.analysis.counts import count_macs
-
-    return count_macs(_meta_model(model), (1, *input_shape), method="analytic").total
+    return _count(model, input_shape, backward=False).total
 
 
 @functools.lru_cache(maxsize=None)
@@ -225,33 +217,23 @@ def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]
     from archbench.registry import get_spec, list_models
 
     names: list[str] = []
-    refs: list[str] = []
-    pair = False
     for ref in options.models:
-        if any(ch in ref for ch in "*?["):
-            matched = list_models(ref)
-            if not matched:
-                raise ArchbenchError(f"No model matches {ref!r}; run `archbench list` to see all names.")
-            names += [n for n in matched if n not in names]
-            pair = pair or fnmatch.fnmatchcase("resnet18", ref)
-        elif ref not in names + refs:
-            refs.append(ref)
+        matched = list_models(ref) if any(ch in ref for ch in "*?[") else [ref]
+        if not matched:
+            raise ArchbenchError(f"No model matches {ref!r}; run `archbench list` to see all names.")
+        names += [n for n in matched if n not in names]
     units = []
-    for name in names + refs:
-        if name == BN_PAIR[1] and BN_PAIR[0] in names:
-            continue  # runs beside its partner
-        partners = list(BN_PAIR) if name == BN_PAIR[0] and BN_PAIR[1] in names else [name]
-        unit = []
-        for label in partners:
-            if is_reference(label):
-                if options.input_size is None:
-                    raise missing_input_size(label)
-                resolve_ref(label)  # a bad reference fails here, at collection, before anything is timed
-            spec = None if is_reference(label) else get_spec(label)  # the facts only: nothing is built
-            shape = (spec.bench_input_shape or spec.input_shape) if spec else options.input_size
-            unit.append((label, tuple(shape), spec.output if spec else "logits"))
-        units.append(unit)
-    if pair:
+    for name in names:
+        if is_reference(name):
+            if options.input_size is None:
+                raise missing_input_size(name)
+            resolve_ref(name)  # a bad reference fails here, at collection, before anything is timed
+            units.append([(name, options.input_size, "logits")])
+        elif name != BN_PAIR[1] or BN_PAIR[0] not in names:  # the native BatchNorm runs beside its partner
+            unit = BN_PAIR if name == BN_PAIR[0] and BN_PAIR[1] in names else (name,)
+            specs = [get_spec(n) for n in unit]  # the facts only: nothing is built
+            units.append([(n, tuple(s.bench_input_shape or s.input_shape), s.output) for n, s in zip(unit, specs)])
+    if any(fnmatch.fnmatchcase("resnet18", ref) for ref in options.models if any(ch in ref for ch in "*?[")):
         units.append([(label, RESNET_PAIR_INPUT, "logits") for label in (RESNET_OURS, RESNET_TORCHVISION)])
     return units
 
@@ -272,7 +254,7 @@ def enumerate_cases(options: SuiteOptions) -> list[BenchCase]:
     """
     cases = []
     for unit in _units(options):
-        macs = 0 if options.batches else _forward_macs(unit[0][0], unit[0][1])
+        macs = 0 if options.batches else _forward_macs(*unit[0][:2])
         for mode in MODES:
             for device in options.devices:
                 for batch in _batches(options, macs, device):

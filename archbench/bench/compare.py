@@ -1,24 +1,19 @@
 """``archbench compare OLD.json NEW.json``: did the change make it slower, at this machine's noise level?
 
-Per benchmark present in both files: the ratio of medians new / old with a 95% bootstrap confidence
-interval from the stored rounds (pytest-benchmark's ``--benchmark-json`` keeps every round in
-``stats.data``). The verdict is "slower" or "faster" only when the whole interval lies beyond the noise
-band, else "no change". The band is the larger of ``noise`` (10% by default: two runs of the same code on a
-shared machine drift by that much between runs even when each run's rounds are tight) and each run's own
-relative interquartile range (a run whose rounds scatter by 40% cannot tell a 20% change from load), and,
-when both files hold a measured peak for the same device, dtype and threads, by how much that peak moved
-between the runs (the machine itself was that much slower or faster: on a shared machine a second run of
-the same code can be 2× slower because of other processes, and the matmul peak shows it), and, with five or
-more benchmarks in common, by how much their ratios scatter (:func:`spread`): a shared virtual machine can run
-a few seconds of one run 30% slower than the other run, which no round of either run shows (each benchmark's
-rounds are tight); the ratios of all benchmarks show it. The spread is taken about the ratios' median, so a
-slow-down of every benchmark still stands out against 1; one of a few benchmarks stands out against the rest.
+Per benchmark in both files: the ratio of medians new / old with a 95% bootstrap interval from the stored
+rounds (``--benchmark-json`` keeps every round in ``stats.data``), and "slower" or "faster" only when the
+whole interval lies beyond the noise band, else "no change". The band is the largest of:
 
-A stretch of seconds in which the machine ran slow shows in the runs' own probes: each benchmark records a
-small matmul's GFLOP/s around its timing (``machine_gflops_per_s``). Where both runs have it, the ratio is
-also taken with the time scaled by the machine's speed, and a verdict of "slower" or "faster" must hold both
-ways (a real 1.5× slow-down does, on a machine that ran as fast as before; a machine slow for those seconds
-does not). A real slow-down hidden by a machine that ran faster by as much reads "no change".
+- ``noise`` (10%: two runs of the same code on a shared machine drift that much even with tight rounds);
+- each run's own relative interquartile range;
+- how much the measured peak moved between the runs (same device, dtype and threads);
+- with five or more benchmarks in common, how much their ratios scatter about their median
+  (:func:`spread`): whole stretches of one run can be 30% slower on a shared VM, which no round shows,
+  while a slow-down of one benchmark among many, or of all of them, still stands out.
+
+Each benchmark also records a small matmul's GFLOP/s around its timing (``machine_gflops_per_s``); where
+both runs have it, a verdict must also hold with the time scaled by the machine's speed, so a machine slow
+for a few seconds is not a slow-down (and a real one on an equally fast machine still is).
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)

@@ -27,20 +27,10 @@ import pytest
 import torch
 
 from archbench.bench.cases import SuiteOptions
-from archbench.bench.peak import cpu_model, measure_peak
+from archbench.bench.peak import cpuinfo, measure_peak
 from archbench.bench.results import FINGERPRINT_KEY, PEAK_KEY
-from archbench.bench.timing import set_threads, usable_cores
+from archbench.bench.timing import usable_cores
 from archbench.errors import ArchbenchError
-
-__all__ = [
-    "pytest_addoption",
-    "pytest_benchmark_update_machine_info",
-    "pytest_collection_modifyitems",
-    "pytest_configure",
-    "pytest_ignore_collect",
-    "pytest_runtest_call",
-    "pytest_terminal_summary",
-]
 
 _OPTIONS = pytest.StashKey[SuiteOptions]()
 _PEAKS = pytest.StashKey[dict]()
@@ -95,7 +85,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     if "benchmark" not in getattr(item, "fixturenames", ()):
         return (yield)
     previous = torch.get_num_threads()
-    set_threads(item.config.stash[_OPTIONS].threads)
+    torch.set_num_threads(item.config.stash[_OPTIONS].threads)
     try:
         return (yield)
     finally:
@@ -129,7 +119,7 @@ def fingerprint(options: SuiteOptions) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     return {
         "torch": torch.__version__, "torchvision": vision, "python": platform.python_version(),
-        "platform": platform.platform(), "cpu_model": cpu_model(),
+        "platform": platform.platform(), "cpu_model": cpuinfo()["model"],
         "cpu_cores_usable": usable_cores(), "threads": options.threads, "device": options.device,
         "gpu": torch.cuda.get_device_name() if cuda else None, "cuda_version": torch.version.cuda,
         "cudnn_version": torch.backends.cudnn.version() if cuda else None,

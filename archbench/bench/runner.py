@@ -1,8 +1,8 @@
 """``archbench bench``: ``pytest.main`` over :mod:`archbench.bench.suite`, its JSON written as a unit.
 
-The JSON path is checked before anything runs (its folder exists and is writable, it is not a folder);
-pytest-benchmark writes into a temporary file beside it, which replaces the target only after a complete,
-valid run, so an interrupted or failed run never clobbers a previous result.
+The JSON path is checked before anything runs; pytest-benchmark writes into a temporary file beside it
+(:func:`archbench.report.files.replace_file`), which replaces the target only after a complete, valid run,
+so an interrupted or failed run never clobbers a previous result.
 
 Example:
     >>> pytest_arguments(SuiteOptions(models=("lenet5",), device="cpu", threads=2), max_time=0.5)[-4:]
@@ -11,52 +11,27 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import tempfile
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
+import archbench.bench.suite
 from archbench.bench.cases import SuiteOptions, enumerate_cases
 from archbench.bench.results import load_results
-from archbench.bench.timing import resolve_device
 from archbench.errors import ArchbenchError
 
 
-def suite_path() -> Path:
-    """The file of :mod:`archbench.bench.suite` (what pytest collects)."""
-    spec = importlib.util.find_spec("archbench.bench.suite")
-    assert spec is not None and spec.origin is not None
-    return Path(spec.origin)
-
-
-def check_output_path(path: str | Path) -> Path:
-    """Refuse, before any work, a JSON path whose folder is missing or read-only, or that is a folder.
-
-    Example:
-        >>> check_output_path("/no/such/folder/out.json")
-        Traceback (most recent call last):
-        ...
-        archbench.errors.ArchbenchError: The folder of /no/such/folder/out.json does not exist; create it first or choose another path.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ArchbenchError(f"{path} is a folder; give a file path for the JSON, e.g. {path / 'bench.json'}.")
-    if not path.parent.is_dir():
-        raise ArchbenchError(f"The folder of {path} does not exist; create it first or choose another path.")
-    try:
-        with tempfile.TemporaryFile(dir=path.parent):
-            pass
-    except OSError:
-        raise ArchbenchError(f"Cannot write into {path.parent}; choose a writable folder for the JSON.") from None
-    return path
+class _RunFailed(Exception):
+    """A benchmark failed: the previous JSON stays."""
 
 
 def pytest_arguments(options: SuiteOptions, *, max_time: float | None = None, min_rounds: int | None = None,
                      json_path: str | Path | None = None) -> list[str]:  # fmt: skip
     """The ``pytest`` command line that runs the suite with these options."""
-    args = [str(suite_path()), "-p", "archbench.bench.plugin", "-p", "no:cacheprovider", "--benchmark-only"]
+    args = [archbench.bench.suite.__file__, "-p", "archbench.bench.plugin", "-p", "no:cacheprovider", "--benchmark-only"]
     args += [f"--benchmark-json={json_path}"] if json_path is not None else []
     args += [f"--benchmark-max-time={max_time}"] if max_time is not None else []
     args += [f"--benchmark-min-rounds={min_rounds}"] if min_rounds is not None else []
@@ -77,32 +52,25 @@ def run_benchmarks(*, json_path: str | Path | None = None, max_time: float | Non
     Raises:
         ArchbenchError: for a bad option or path, CUDA asked for but absent, or nothing selected.
     """
-    suite = SuiteOptions(**options)
-    if suite.device == "cuda":
-        resolve_device("cuda")
-    enumerate_cases(suite)  # a model that matches nothing fails here, in one line
-    target = check_output_path(json_path) if json_path is not None else None
-    tmp = None
-    if target is not None:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
     import pytest
 
-    from archbench.report.files import write_bytes
+    from archbench.report.files import replace_file
 
-    try:
+    suite = SuiteOptions(**options)
+    if suite.device == "cuda" and not torch.cuda.is_available():
+        raise ArchbenchError("--device cuda was asked for but CUDA is not available on this machine; use cpu or auto.")
+    enumerate_cases(suite)  # a model that matches nothing fails here, in one line
+    output = replace_file(json_path) if json_path is not None else contextlib.nullcontext()  # path checked on entry
+    with contextlib.suppress(_RunFailed), output as tmp:
         code = pytest.main([*pytest_arguments(suite, max_time=max_time, min_rounds=min_rounds, json_path=tmp), *extra_args])
         if code == pytest.ExitCode.INTERRUPTED:
             raise KeyboardInterrupt
         if code in (pytest.ExitCode.NO_TESTS_COLLECTED, pytest.ExitCode.USAGE_ERROR):
             raise ArchbenchError(f"pytest selected no benchmark or rejected the options (exit {int(code)}); see its message above.")
-        if code == pytest.ExitCode.OK and tmp is not None and target is not None:
-            if tmp.stat().st_size == 0:
-                raise ArchbenchError(f"No benchmark ran, so {target} was left as it was.")
-            load_results(tmp)  # never replace a good file with a bad one
-            write_bytes(target, tmp.read_bytes())
-    finally:
+        if code != pytest.ExitCode.OK:
+            raise _RunFailed
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            if tmp.stat().st_size == 0:
+                raise ArchbenchError(f"No benchmark ran, so {json_path} was left as it was.")
+            load_results(tmp)  # never replace a good file with a bad one
     return 0 if code == pytest.ExitCode.OK else 1

@@ -27,7 +27,7 @@ from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, 
 from archbench.memory.measure import peak_memory_during
 from archbench.bench.peak import machine_probe
 from archbench.bench.plugin import peak_for, record_row
-from archbench.bench.timing import SyncTimer, set_threads
+from archbench.bench.timing import SyncTimer
 from archbench.errors import ArchbenchError
 from archbench.registry import loss_for
 
@@ -97,8 +97,7 @@ def make_step(case: BenchCase) -> Callable[[], torch.Tensor]:
 
 def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest) -> None:
     """Time one network in one mode on one device at one batch size."""
-    options = SuiteOptions.from_pytest(request.config)
-    threads = set_threads(options.threads)
+    threads = torch.get_num_threads()  # as the plugin set it for this benchmark (--archbench-threads)
     peak = peak_for(request.config, case.device, case.dtype, threads)  # measured once per run, before timing
     step = make_step(case)
     probes = [machine_probe(case.device)]  # the machine's speed around the timing, for compare
