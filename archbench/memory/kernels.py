@@ -21,12 +21,36 @@ gradient for the input; oneDNN 3.12 in torch 2.14), the AVX2 sequence is, with `
   im2col panel instead of the blocked copies.
 - a gradient handed over non-contiguous (``y.sum().backward()``) is first made contiguous, alive throughout.
 
+On an **AVX-512** CPU (``get_cpu_capability() == "AVX512"``, traced the same way: 1 to 200 channels, 1×1 to
+7×7 kernels, strides 1 and 2, inputs 2×2 to 28×28, batch 1 to 32, 1 and 2 threads) the sequence is the AVX2
+one with blocks of 16 (``nChw16c``), except:
+
+- **forward**: below 16 input channels x is read flat, as AVX2 does below 8, but not by the 1×1 kernel
+  (``b(x)`` even for one channel). The 1×1 kernel, and its gathering of a strided input, is not used for a
+  strided 1×1 convolution whose input is not its output times the stride (an odd size): the general
+  kernel takes it, no gathering.
+- **backward, input gradient**: as AVX2, blocked by 16; strided, oneDNN's channels-last kernel runs
+  (``brgconv_strided``): ``b(dy)`` and ``b(dx)`` unpadded (none for one channel), ``b(w)`` padded in c_in
+  to 16 up to 16 input channels, else to a multiple of 32.
+- **backward, weight gradient**: read flat for 1 to 3 input channels (not by the 1×1 kernel: ``b(dy)``, a
+  weight gradient unpadded in c_in, no ``b(x)``); for 4 to 15 input channels and a kernel above 1×1 there
+  is no AVX-512 kernel and oneDNN's AVX2 one runs: ``b(dy)``, ``b(x)`` and ``b(dw)`` all blocked by 8, and
+  its GEMM fallback where the input is smaller than the kernel (a plain weight-sized buffer, then the
+  per-thread space as on AVX2, for at most one thread per image). Otherwise blocked by 16, 1×1 included,
+  also on an input smaller than the kernel (no fallback).
+- not modelled, named in :attr:`KernelMemory.unseen`: a kernel as large as its unpadded input (oneDNN runs
+  a matrix product, channels-last), and a strided kernel at least 3 larger than its input (oneDNN's GEMM
+  convolution).
+
 :meth:`KernelMemory.inside_peak` turns that into the most bytes the operator holds at once above what was
 live when it started. Not modelled, and named in :meth:`KernelMemory.not_predicted`: the per-thread
-reduction space some weight gradients book (tens of KiB on the seed networks; about one weight gradient
-per thread for some 1×1 convolutions), the scratch of a strided input gradient, bias copies (bytes), any
-other ISA (AVX-512 blocks by 16, with other flat-layout rules) and channels-last inputs. On the registered
-networks at batch 2 and 32 the predicted training peak is then within 5% of the measured one.
+reduction space some weight gradients book (AVX2: tens of KiB on the seed networks, about one weight
+gradient per thread for some 1×1 convolutions; AVX-512, with more than one thread and where oneDNN splits
+the batch between threads: one more blocked weight and bias gradient per extra thread and an 8 KiB
+barrier, and for some bias gradients a 12 KiB reduction of their own), the scratch of a strided input
+gradient (AVX-512: tens of KiB per thread), bias copies (bytes), any other ISA and channels-last inputs.
+On the registered networks at batch 2 and 32 the predicted training peak is then within 5% of the measured
+one on both ISAs (AVX-512, 2 threads: within 4%, the reduction space; the inference peak exact).
 
 Example:
     >>> k = KernelMemory("cpu", capability="AVX2")
@@ -37,6 +61,10 @@ Example:
     1404928
     >>> 32 * (8 + 6) * 28 * 28 * 4
     1404928
+    >>> KernelMemory("cpu", capability="AVX512").inside_peak(torch.ops.aten.convolution.default, args, None, y)
+    2207744
+    >>> 32 * (16 + 6) * 28 * 28 * 4  # AVX-512: b(y) has 16 channels
+    2207744
 """
 
 from __future__ import annotations
@@ -49,8 +77,9 @@ import torch
 _CONV = torch.ops.aten.convolution.default
 _CONV_BACKWARD = torch.ops.aten.convolution_backward.default
 
-#: oneDNN's channel block per CPU capability, for the ISAs whose sequence above was traced.
-BLOCK = {"AVX2": 8}
+#: oneDNN's channel block per CPU capability, for the ISAs whose sequences above were traced; the code below
+#: tells their rules apart by it (8: AVX2, 16: AVX-512).
+BLOCK = {"AVX2": 8, "AVX512": 16}
 
 
 def _round_up(channels: int, block: int) -> int:
@@ -74,8 +103,8 @@ class KernelMemory:
         self.capability = capability or torch.backends.cpu.get_cpu_capability()
         self.unseen: set[str] = set()
 
-    def _block(self, x: torch.Tensor, w: torch.Tensor, stride: Sequence[int], dilation: Sequence[int], transposed: bool,
-               groups: int) -> int | None:  # fmt: skip
+    def _block(self, x: torch.Tensor, w: torch.Tensor, stride: Sequence[int], padding: Sequence[int],
+               dilation: Sequence[int], transposed: bool, groups: int) -> int | None:  # fmt: skip
         """oneDNN's channel block for this convolution, or ``None`` where the model does not apply."""
         if self.device != "cpu":
             return None  # cuDNN's workspaces: named by not_predicted()
@@ -104,6 +133,13 @@ class KernelMemory:
         block = BLOCK.get(self.capability)
         if block is None:
             self.unseen.add(f"oneDNN's blocked copies of convolution operands on a {self.capability} CPU")
+        elif block == 16 and tuple(x.shape[2:]) == (kh, kw) and not any(padding):
+            # a kernel covering the whole unpadded input: AVX-512 oneDNN runs it as a matrix product
+            self.unseen.add("oneDNN's copies for a convolution it runs as a matrix product (kernel = input)")
+            return None
+        elif block == 16 and max(stride) > 1 and any(j - i >= 3 for i, j in zip(x.shape[2:], (kh, kw))):
+            self.unseen.add("oneDNN's GEMM convolution for a strided kernel much larger than its input")
+            return None
         return block
 
     def not_predicted(self) -> str:
@@ -136,11 +172,11 @@ class KernelMemory:
             args = [*args, *(kwargs[a.name] if a.name in kwargs else a.default_value
                              for a in func._schema.arguments[len(args):])]  # fmt: skip
         if func is _CONV:
-            x, w, _bias, stride, _padding, dilation, transposed, _out_pad, groups = args[:9]
-            block = self._block(x, w, stride, dilation, transposed, groups)
+            x, w, _bias, stride, padding, dilation, transposed, _out_pad, groups = args[:9]
+            block = self._block(x, w, stride, padding, dilation, transposed, groups)
             return 0 if not block else self._forward(x, w, out, stride, block)
-        dy, x, w, _bias_sizes, stride, _padding, dilation, transposed, _out_pad, groups, mask = args[:11]
-        block = self._block(x, w, stride, dilation, transposed, groups)
+        dy, x, w, _bias_sizes, stride, padding, dilation, transposed, _out_pad, groups, mask = args[:11]
+        block = self._block(x, w, stride, padding, dilation, transposed, groups)
         return 0 if not block else self._backward(dy, x, w, stride, mask, block)
 
     @staticmethod
@@ -149,14 +185,16 @@ class KernelMemory:
         n, c_in, *space = x.shape
         c_out, _, *kernel = w.shape
         out_space = math.prod(y.shape[2:])
-        flat = c_in < block  # read in the plain layout: no blocked copy of x, weights unpadded in c_in
+        one_by_one = math.prod(kernel) == 1 and (block == 8 or _one_by_one_kernel(space, y.shape[2:], stride))
+        # read in the plain layout: no blocked copy of x, weights unpadded in c_in (AVX-512's 1×1 kernel: never)
+        flat = c_in < block and not (block == 16 and one_by_one)
         bx = 0 if flat else n * _round_up(c_in, block) * math.prod(space) * size
         bw = _round_up(c_out, block) * (c_in if flat else _round_up(c_in, block)) * math.prod(kernel) * size
         by = n * _round_up(c_out, block) * out_space * size
         y_bytes = y.numel() * size
         # a strided 1×1 convolution gathers the input pixels it reads, one image per thread at a time
         gathered = 0
-        if math.prod(kernel) == 1 and max(stride) > 1:
+        if one_by_one and max(stride) > 1:
             gathered = torch.get_num_threads() * _round_up(c_in, block) * out_space * size
         return max(gathered + bx + bw + by, by + y_bytes)
 
@@ -168,25 +206,45 @@ class KernelMemory:
         c_out, _, *kernel = w.shape
         k, out_space = math.prod(kernel), math.prod(dy.shape[2:])
         copy = 0 if dy.is_contiguous() else dy.numel() * size  # made contiguous first, kept to the end
-        bdy = n * _round_up(c_out, block) * out_space * size
-        bx = n * _round_up(c_in, block) * math.prod(space) * size  # also the shape of b(dx)
-        bw = _round_up(c_out, block) * _round_up(c_in, block) * k * size  # also b(dw), but see `flat`
+        smaller = any(i < j for i, j in zip(space, kernel))  # an input smaller than the kernel
         dx = x.numel() * size if mask[0] else 0
         peak = 0
         if mask[0]:
+            bdy = n * _round_up(c_out, block) * out_space * size
+            bw = _round_up(c_out, block) * _round_up(c_in, block) * k * size
+            bdx = n * _round_up(c_in, block) * math.prod(space) * size
             strided = x.numel() * size if max(stride) > 1 else 0  # one more plain copy of dx on the way back
-            peak = max(bdy + bw + bx, bx + dx + strided)
+            if block == 16 and strided:
+                # AVX-512's strided input gradient works channels-last, unpadded (no copy of one channel),
+                # the weights blocked in c_in by 16 up to 16 input channels, else by 32
+                bdy = dy.numel() * size if c_out > 1 else 0
+                bw = c_out * _round_up(c_in, 16 if c_in <= 16 else 32) * k * size
+                bdx = x.numel() * size if c_in > 1 else 0
+            peak = max(bdy + bw + bdx, bdx + dx + strided)
         if mask[1]:
             dw = w.numel() * size
-            if any(i < j for i, j in zip(space, kernel)):
-                # An input smaller than the kernel: no JIT kernel; the GEMM fallback reads plain layouts and
-                # books per-thread space: four weight gradients and one im2col panel each.
-                threads = torch.get_num_threads()
-                peak = max(peak, dx + bw + threads * (4 * dw + c_in * k * out_space * size) + 256)
+            b = 8 if block == 16 and 4 <= c_in < 16 and k > 1 else block  # AVX-512: the AVX2 kernel, see above
+            bdy = n * _round_up(c_out, b) * out_space * size
+            bx = n * _round_up(c_in, b) * math.prod(space) * size
+            bdw = _round_up(c_out, b) * _round_up(c_in, b) * k * size
+            if b == 8 and smaller:
+                # AVX2's kernel and an input smaller than the kernel: the GEMM fallback reads plain layouts
+                # and books per-thread space: four weight gradients and one im2col panel each, after a
+                # weight-sized buffer (AVX2: blocked, AVX-512: plain).
+                threads = torch.get_num_threads() if block == 8 else min(n, torch.get_num_threads())  # per image
+                first = _round_up(c_out, block) * _round_up(c_in, block) * k * size if block == 8 else dw
+                peak = max(peak, dx + first + threads * (4 * dw + c_in * k * out_space * size) + 256)
             else:
-                flat = c_in == 3  # read in the plain layout: no blocked copy of x, weight gradient unpadded
-                bdw = _round_up(c_out, block) * c_in * k * size if flat else bw
-                peak = max(peak, dx + bdy + (0 if flat else bx) + bdw)
-                bw = bdw
-            peak = max(peak, dx + bw + dw)  # the plain weight gradient is made while the blocked one is alive
+                # read in the plain layout: no blocked copy of x, weight gradient unpadded
+                one_by_one = k == 1 and _one_by_one_kernel(space, dy.shape[2:], stride)
+                flat = c_in == 3 if block == 8 else c_in <= 3 and not one_by_one
+                if flat:
+                    bx, bdw = 0, _round_up(c_out, b) * c_in * k * size
+                peak = max(peak, dx + bdy + bx + bdw, dx + bdw + dw)  # dw made while b(dw) lives
         return copy + peak
+
+
+def _one_by_one_kernel(space: Sequence[int], out_space: Sequence[int], stride: Sequence[int]) -> bool:
+    """Whether AVX-512 oneDNN runs a 1×1 convolution with its 1×1 kernel: not a strided one whose input is not
+    its output times the stride (an odd input), which the direct kernel takes."""
+    return all(i == o * s for i, o, s in zip(space, out_space, stride)) or max(stride) == 1

@@ -28,7 +28,7 @@ PEAK_TOLERANCE = 0.10
 
 def _peak_check(name: str, estimate: MemoryEstimate, measured: MemoryMeasurement) -> Check:
     """The predicted training peak within :data:`PEAK_TOLERANCE` of the measured one. Where the estimate says
-    it could not see oneDNN's copies (a CPU other than AVX2), the live tensors between operators (2%)."""
+    it could not see oneDNN's copies (a CPU other than AVX2 or AVX-512), the live tensors between operators (2%)."""
     full = "oneDNN's blocked copies" not in estimate.not_predicted
     predicted = estimate.peak_train if full else estimate.peak_train_between_ops
     actual = measured.peak_train if full else measured.peak_train_between_ops
