@@ -270,9 +270,12 @@ def test_an_offset_first_eighth_of_the_batch_keeps_the_statistics_exact() -> Non
         torch.testing.assert_close(a, e.float(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(("min_values", "offset"), [(0, float("inf")), (1 << 20, 4.0)], ids=["uncentred", "centred"])
 @pytest.mark.parametrize("shape", [(4, 3), (3, 2, 4, 4), (4, 3, 2, 2)])
-def test_small_shapes_match_torch_over_steps(shape: tuple[int, ...]) -> None:
-    """Few values per channel (generic reductions): outputs, gradients and statistics over two steps, float64."""
+def test_both_backward_forms_match_torch(shape: tuple[int, ...], min_values: int, offset: float, monkeypatch) -> None:
+    """The CPU backward uses x uncentred for large inputs with |μ| ≤ 4σ and x − s otherwise; force each form."""
+    monkeypatch.setattr(bn_impl, "_MIN_VALUES_UNCENTRED", min_values)
+    monkeypatch.setattr(bn_impl, "_MAX_UNCENTRED_OFFSET", offset)
     case = Case(shape, 0.1, 1e-5, True, True, seed=4, steps=2)
     reference, ours = matched_pair(case, torch.float64)
     gen = torch.Generator().manual_seed(6)
