@@ -146,10 +146,14 @@ def test_pytest_benchmark_only_from_the_root_collects_and_records_the_peak(tmp_p
 
 
 def _run_file(path: Path, rounds: dict[str, list[float]], peak: float | None = None,
-              probes: dict[str, float] | None = None) -> Path:  # fmt: skip
+              probes: dict[str, float] | None = None, calls: dict[str, float] | None = None) -> Path:  # fmt: skip
+    """A results file; ``probes`` and ``calls``: each benchmark's matmul and small-operator machine probes."""
+    def info(n: str) -> dict[str, float]:
+        return {key: values[n] for key, values in (("machine_gflops_per_s", probes), ("machine_calls_per_s", calls))
+                if values and n in values}  # fmt: skip
+
     benchmarks = [{"name": n, "fullname": f"bench.py::{n}", "stats": {"median": sorted(r)[len(r) // 2], "data": r},
-                   "extra_info": {"machine_gflops_per_s": probes[n]} if probes and n in probes else {}}
-                  for n, r in rounds.items()]  # fmt: skip
+                   "extra_info": info(n)} for n, r in rounds.items()]  # fmt: skip
     info = {"archbench_peak": [{"device": "cpu", "dtype": "float32", "threads": 2, "gflops_per_s": peak}]} if peak else {}
     path.write_text(json.dumps({"machine_info": info, "benchmarks": benchmarks}))
     return path
@@ -207,7 +211,8 @@ def test_compare_tells_a_machine_that_slowed_down_from_code_that_did(tmp_path: P
     new = _run_file(tmp_path / "new.json", slow_machine, probes={n: 60.0 if n in late else 100.0 for n in names})
     rows = compare_files(old, new)
     assert {r.verdict for r in rows} == {"no change"}
-    assert {r.name.split("::")[-1]: round(r.machine, 2) for r in rows if r.machine != 1.0} == {n: 0.6 for n in late}
+    speed = {r.name.split("::")[-1]: round(r.machine["machine_gflops_per_s"], 2) for r in rows}
+    assert {n: s for n, s in speed.items() if s != 1.0} == {n: 0.6 for n in late}
     # Without the probes the same files read as a slow-down of those three...
     unprobed = _run_file(tmp_path / "unprobed.json", slow_machine)
     assert {r.name.split("::")[-1] for r in compare_files(old, unprobed) if r.verdict == "slower"} == late
@@ -215,6 +220,21 @@ def test_compare_tells_a_machine_that_slowed_down_from_code_that_did(tmp_path: P
     slower_code = {n: [t * (1.5 if n == "b1" else 1.0) for t in base[n]] for n in names}
     real = _run_file(tmp_path / "real.json", slower_code, probes={n: 100.0 for n in names})
     assert [r.name.split("::")[-1] for r in compare_files(old, real) if r.verdict == "slower"] == ["b1"]
+
+
+def test_compare_sees_a_slow_spell_of_small_calls_that_the_matmul_missed(tmp_path: Path) -> None:
+    """Seen on this VM: one batch-1 benchmark 1.9× slower in a rerun of the same code, its matmul probe unmoved;
+    a chain of small operators probed beside it ran slower by as much."""
+    gen = torch.Generator().manual_seed(3)
+    names = [f"b{i}" for i in range(8)]
+    base = {n: (0.001 * (1 + 0.03 * torch.rand(40, generator=gen))).tolist() for n in names}
+    flat = {n: 100.0 for n in names}
+    old = _run_file(tmp_path / "old.json", base, probes=flat, calls={n: 4000.0 for n in names})
+    spell = {n: [t * (1.9 if n == "b2" else 1.0) for t in base[n]] for n in names}
+    new = _run_file(tmp_path / "new.json", spell, probes=flat, calls={n: 2100.0 if n == "b2" else 4000.0 for n in names})
+    assert {r.verdict for r in compare_files(old, new)} == {"no change"}
+    unseen = _run_file(tmp_path / "unseen.json", spell, probes=flat, calls={n: 4000.0 for n in names})
+    assert [r.name.split("::")[-1] for r in compare_files(old, unseen) if r.verdict == "slower"] == ["b2"]
 
 
 def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,9 +11,10 @@ whole interval lies beyond the noise band, else "no change". The band is the lar
   (:func:`spread`): whole stretches of one run can be 30% slower on a shared VM, which no round shows,
   while a slow-down of one benchmark among many, or of all of them, still stands out.
 
-Each benchmark also records a small matmul's GFLOP/s around its timing (``machine_gflops_per_s``); where
-both runs have it, a verdict must also hold with the time scaled by the machine's speed, so a machine slow
-for a few seconds is not a slow-down (and a real one on an equally fast machine still is).
+Each benchmark also records the machine's speed around its timing (:func:`archbench.bench.peak.machine_probe`:
+a matmul's GFLOP/s and a chain of small operators' calls/s); for each probe both runs have, a verdict must
+also hold with the time scaled by the machine's speed, so a machine slow for a few seconds is not a
+slow-down (and a real one on an equally fast machine still is).
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -25,11 +26,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from archbench.bench.peak import PROBES
 from archbench.bench.results import read_json
 from archbench.errors import ArchbenchError
 
@@ -66,7 +68,7 @@ class Comparison:
     low: float
     high: float
     verdict: str
-    machine: float | None = None  # the machine's speed new / old around this benchmark, when both runs probed it
+    machine: dict[str, float] = field(default_factory=dict)  # the machine's speed new / old per probe both runs have
 
 
 def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
@@ -82,13 +84,13 @@ def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
     return out
 
 
-def _probes(data: dict) -> dict[str, float]:
-    """Each benchmark's ``machine_gflops_per_s``, where recorded and a positive number."""
+def _probes(data: dict) -> dict[str, dict[str, float]]:
+    """Each benchmark's machine probes (``machine_*_per_s``), where recorded as positive numbers."""
     out = {}
     for entry in data["benchmarks"]:
-        value = (entry.get("extra_info") or {}).get("machine_gflops_per_s")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            out[entry.get("fullname", entry["name"])] = float(value)
+        info = entry.get("extra_info") or {}
+        values = {k: float(info[k]) for k in PROBES if isinstance(info.get(k), (int, float)) and not isinstance(info[k], bool) and info[k] > 0}
+        out[entry.get("fullname", entry["name"])] = values
     return out
 
 
@@ -147,8 +149,8 @@ def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[
         a, b = old_rounds[name], new_rounds[name]
         band = max(noise, _relative_iqr(a), _relative_iqr(b))
         said = verdict((low, high), band)
-        machine = new_probes[name] / old_probes[name] if name in old_probes and name in new_probes else None
-        if machine is not None and verdict((low * machine, high * machine), band) != said:
+        machine = {k: v / old_probes[name][k] for k, v in new_probes[name].items() if k in old_probes[name]}
+        if any(verdict((low * m, high * m), band) != said for m in machine.values()):
             said = "no change"  # the machine's own speed explains the difference
         out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, said, machine))
     return out
@@ -158,10 +160,13 @@ def markdown(rows: Sequence[Comparison]) -> str:
     """The comparison as a markdown table."""
     from tabulate import tabulate
 
+    def speed(r: Comparison) -> str:
+        return " / ".join(f"{r.machine[k]:.2f}" if k in r.machine else "-" for k in PROBES)
+
     table = [(f"`{r.name.split('::')[-1]}`", f"{r.old_median * 1e3:.3f} ms", f"{r.new_median * 1e3:.3f} ms",
-              f"{r.ratio:.3f}", f"{r.low:.3f}–{r.high:.3f}", f"{r.machine:.2f}" if r.machine else "-", r.verdict)
-             for r in rows]  # fmt: skip
-    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine speed new / old", "verdict")
+              f"{r.ratio:.3f}", f"{r.low:.3f}–{r.high:.3f}", speed(r), r.verdict) for r in rows]  # fmt: skip
+    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine new / old (matmul / small ops)",
+               "verdict")  # fmt: skip
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 

@@ -75,18 +75,35 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
     }  # fmt: skip
 
 
-def machine_probe(device: str, size: int = 512, repeats: int = 5) -> float:
-    """GFLOP/s of a ``size``² float32 matmul (median of ``repeats``): how fast the machine runs at this moment.
+#: What :func:`machine_probe` measures, as ``extra_info`` keys: throughput and per-call latency.
+PROBES = ("machine_gflops_per_s", "machine_calls_per_s")
 
-    Taken beside each benchmark, so that :mod:`archbench.bench.compare` can tell a machine that slowed down
-    for a while (a busy neighbour on a shared VM) from code that did.
+
+def machine_probe(device: str, size: int = 512, repeats: int = 5, calls: int = 60) -> dict[str, float]:
+    """How fast the machine runs at this moment, in two ways that a shared VM's slow spells affect differently.
+
+    ``machine_gflops_per_s``: a ``size``² float32 matmul (median of ``repeats``), throughput-bound.
+    ``machine_calls_per_s``: a fixed LeNet-sized chain of small operators (conv, ReLU, pool, linear) at
+    batch 1 (median of ``calls``), bound by per-call latency like the small benchmarks; on this VM whole
+    seconds of those ran 1.5× slower while the matmul ran as fast as ever. Taken beside each benchmark, so
+    that :mod:`archbench.bench.compare` can tell a machine that slowed down from code that did.
 
     Example:
-        >>> machine_probe("cpu", size=64, repeats=3) > 0
+        >>> sorted(machine_probe("cpu", size=64, repeats=3, calls=3)) == sorted(PROBES)
         True
     """
-    a = torch.ones(size, size, device=device)
-    return _gflops(lambda: torch.mm(a, a), 2.0 * size**3, torch.device(device), repeats, statistics.median)
+    dev = torch.device(device)
+    a = torch.ones(size, size, device=dev)
+    gen = torch.Generator().manual_seed(0)
+    x, w, fc = (torch.randn(shape, generator=gen).to(dev) for shape in ((1, 1, 28, 28), (6, 1, 5, 5), (10, 1176)))
+
+    def small() -> torch.Tensor:
+        with torch.inference_mode():
+            y = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(x, w, padding=2)), 2)
+            return torch.nn.functional.linear(y.flatten(1), fc)  # 6×14×14 = 1176 features
+
+    return {PROBES[0]: round(_gflops(lambda: torch.mm(a, a), 2.0 * size**3, dev, repeats, statistics.median), 2),
+            PROBES[1]: round(_gflops(small, 1e9, dev, calls, statistics.median), 1)}  # fmt: skip  # 1e9 a call: calls/s
 
 
 def cpuinfo() -> dict[str, Any]:

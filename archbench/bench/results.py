@@ -9,8 +9,9 @@
 ``params``              parameters; ``macs_per_image`` forward conv + linear MACs
 ``flops_per_image``     FLOPs of the mode per image: forward 2 × MACs; train_step forward + backward
 ``images_per_s``        batch / median seconds per call; ``gflops_per_s`` = flops_per_image × images_per_s / 1e9
-``pct_of_peak``         gflops_per_s as a percentage of the run's measured peak; ``machine_gflops_per_s``
-                        a small matmul's GFLOP/s around the timing, the machine's speed then (both optional)
+``pct_of_peak``         gflops_per_s as a percentage of the run's measured peak (optional)
+``machine_*_per_s``     the machine's speed around the timing: a matmul's GFLOP/s, a chain of small
+                        operators' calls/s (optional; :func:`archbench.bench.peak.machine_probe`)
 ``channels_last``, ``compile``, ``status`` (``ok``)
 ======================  ===========================================================================
 

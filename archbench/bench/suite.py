@@ -25,7 +25,7 @@ import torch
 
 from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, enumerate_cases, work_of
 from archbench.memory.measure import peak_memory_during
-from archbench.bench.peak import machine_probe
+from archbench.bench.peak import PROBES, machine_probe
 from archbench.bench.plugin import peak_for, record_row
 from archbench.bench.timing import SyncTimer
 from archbench.errors import ArchbenchError
@@ -122,6 +122,6 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
         flops_per_image=work.flops_per_image(case.mode), images_per_s=images_per_s, gflops_per_s=gflops,
         channels_last=case.channels_last, compile=case.compile, status="ok",
         pct_of_peak=round(100 * gflops / peak["gflops_per_s"], 1), peak_memory=peak_memory,
-        machine_gflops_per_s=round(sum(probes) / 2, 2),
+        **{key: round((probes[0][key] + probes[1][key]) / 2, 2) for key in PROBES},
     )  # fmt: skip
     record_row(request.config, case.id, benchmark.extra_info)
