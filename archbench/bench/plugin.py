@@ -8,6 +8,7 @@ passes the same ``-p``, so both routes share one definition. The rules:
   are asked for (``--benchmark-only``, ``--benchmark-enable`` or a path inside ``benchmarks/`` on the
   command line);
 * under ``--benchmark-only`` the tests that are not benchmarks are deselected rather than skipped one by one;
+* each benchmark runs at ``--archbench-threads`` threads and records the machine's speed around it;
 * ``machine_info["archbench"]`` is the environment fingerprint and ``machine_info["archbench_peak"]`` the
   device peaks measured once per run (see :mod:`archbench.bench.peak`);
 * after the run, a table of images/s, GFLOP/s and % of measured peak per network benchmark.
@@ -27,7 +28,7 @@ import pytest
 import torch
 
 from archbench.bench.cases import SuiteOptions
-from archbench.bench.peak import cpuinfo, measure_peak
+from archbench.bench.peak import cpuinfo, machine_probe, measure_peak
 from archbench.bench.results import FINGERPRINT_KEY, PEAK_KEY
 from archbench.bench.timing import usable_cores
 from archbench.errors import ArchbenchError
@@ -81,13 +82,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Each benchmark runs at ``--archbench-threads`` torch threads (default every usable core)."""
-    if "benchmark" not in getattr(item, "fixturenames", ()):
+    """Each benchmark runs at ``--archbench-threads`` torch threads (default every usable core), and records the
+    machine's speed just before and after it (:func:`~archbench.bench.peak.machine_probe`, the mean of the two)
+    in its ``extra_info``, for :mod:`archbench.bench.compare`."""
+    fixture = getattr(item, "funcargs", {}).get("benchmark")
+    if fixture is None:
         return (yield)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    device = params["case"].device if "case" in params else params.get("device", "cpu")
     previous = torch.get_num_threads()
     torch.set_num_threads(item.config.stash[_OPTIONS].threads)
     try:
-        return (yield)
+        before = machine_probe(device)
+        result = yield
+        after = machine_probe(device)
+        fixture.extra_info.update({key: round((before[key] + after[key]) / 2, 2) for key in before})
+        return result
     finally:
         torch.set_num_threads(previous)
 

@@ -25,7 +25,6 @@ import torch
 
 from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, enumerate_cases, work_of
 from archbench.memory.measure import peak_memory_during
-from archbench.bench.peak import PROBES, machine_probe
 from archbench.bench.plugin import peak_for, record_row
 from archbench.bench.timing import SyncTimer
 from archbench.errors import ArchbenchError
@@ -100,12 +99,10 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
     threads = torch.get_num_threads()  # as the plugin set it for this benchmark (--archbench-threads)
     peak = peak_for(request.config, case.device, case.dtype, threads)  # measured once per run, before timing
     step = make_step(case)
-    probes = [machine_probe(case.device)]  # the machine's speed around the timing, for compare
     try:
         result = benchmark(step)
     except torch.OutOfMemoryError as err:
         pytest.skip(f"out of memory at batch {case.batch} on {case.device}: {str(err).splitlines()[0]}")
-    probes.append(machine_probe(case.device))
     if not bool(torch.isfinite(result.float()).all()):
         raise ArchbenchError(f"{case.id}: the output is not finite, so its time is of NaN arithmetic; check the network.")
     if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test
@@ -122,6 +119,5 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
         flops_per_image=work.flops_per_image(case.mode), images_per_s=images_per_s, gflops_per_s=gflops,
         channels_last=case.channels_last, compile=case.compile, status="ok",
         pct_of_peak=round(100 * gflops / peak["gflops_per_s"], 1), peak_memory=peak_memory,
-        **{key: round((probes[0][key] + probes[1][key]) / 2, 2) for key in PROBES},
     )  # fmt: skip
     record_row(request.config, case.id, benchmark.extra_info)
