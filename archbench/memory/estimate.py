@@ -221,16 +221,26 @@ def kept_modes(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
-def resolve_for_memory(model_or_ref: object, input_shape: Sequence[int] | None) -> tuple[nn.Module, Shape, str, str | None]:
+def resolve_for_memory(model_or_ref: object, input_shape: Sequence[int] | None, *,
+                       meta: bool = False) -> tuple[nn.Module, Shape, str, str | None]:  # fmt: skip
     """The module, the checked input shape, the loss kind and the registered name (or ``None``).
 
     ``model_or_ref`` is a module, a reference string or an already resolved
     :class:`~archbench.refs.ResolvedModel`; the shape defaults to a registered network's input at batch 1.
+    With ``meta``, a reference string is built on the meta device (no weights initialised) where its builder
+    allows it.
     """
     from archbench.analysis.summary import resolve_model
     from archbench.refs import ResolvedModel, resolve_ref
 
-    ref = model_or_ref if isinstance(model_or_ref, ResolvedModel) else resolve_ref(model_or_ref)
+    if isinstance(model_or_ref, ResolvedModel):
+        ref = model_or_ref
+    else:
+        try:
+            with torch.device("meta") if meta and isinstance(model_or_ref, str) else contextlib.nullcontext():
+                ref = resolve_ref(model_or_ref)
+        except Exception:  # noqa: BLE001 - a builder that needs real tensors: build it as usual (or fail as usual)
+            ref = resolve_ref(model_or_ref)
     model, shape = resolve_model(ref.module, input_shape or ref.input_shape())
     spec = ref.spec
     return model, shape, getattr(spec, "output", "logits"), spec.name if spec is not None else None
@@ -433,7 +443,7 @@ def estimate_memory(
     check_optimizer(optimizer)
     if device not in ("cpu", "cuda"):
         raise ArchbenchError(f"Unknown device {device!r}; use cpu or cuda.")
-    model, shape, kind, name = resolve_for_memory(model_or_ref, input_shape)
+    model, shape, kind, name = resolve_for_memory(model_or_ref, input_shape, meta=True)
     dt = resolve_dtype(dtype, model)
 
     params = {n: _meta_like(p, dt).requires_grad_(p.requires_grad) for n, p in model.named_parameters()}
@@ -441,10 +451,12 @@ def estimate_memory(
     x = torch.zeros(shape, dtype=dt, device="meta")
     trainable = [p for p in params.values() if p.requires_grad]
     opt = make_optimizer(optimizer, trainable, foreach=device == "cuda") if trainable else None
-    if opt is not None:  # a steady-state step: the optimizer state exists before it (one step on zero gradients)
-        for p in trainable:
+    if opt is not None:  # a steady-state step: the optimizer state exists before it (one step on zero gradients,
+        for p in trainable:  # by the foreach kernels: the same state, a fraction of the meta-tensor calls)
             p.grad = torch.zeros_like(p)
-        opt.step()
+        warm = make_optimizer(optimizer, trainable, foreach=True)
+        warm.step()
+        opt.load_state_dict(warm.state_dict())
         opt.zero_grad(set_to_none=True)
     state = optimizer_tensors(opt)
 
