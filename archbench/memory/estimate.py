@@ -456,7 +456,7 @@ def estimate_memory(
             p.grad = torch.zeros_like(p)
         warm = make_optimizer(optimizer, trainable, foreach=True)
         warm.step()
-        opt.load_state_dict(warm.state_dict())
+        opt.state.update(warm.state)  # the state alone: load_state_dict would also switch opt to foreach
         opt.zero_grad(set_to_none=True)
     state = optimizer_tensors(opt)
 
