@@ -159,6 +159,15 @@ def _run_file(path: Path, rounds: dict[str, list[float]], peak: float | None = N
     return path
 
 
+def test_compare_matches_benchmarks_by_test_name_across_the_two_routes(tmp_path: Path) -> None:
+    """``archbench bench`` runs the installed suite, ``pytest --benchmark-only`` runs benchmarks/: other paths."""
+    old = _run_file(tmp_path / "old.json", {"test_network[lenet5-forward-cpu-b1]": [1.0, 1.1, 1.0]})
+    data = json.loads(old.read_text())
+    data["benchmarks"][0]["fullname"] = "archbench/bench/suite.py::test_network[lenet5-forward-cpu-b1]"
+    (tmp_path / "new.json").write_text(json.dumps(data))
+    assert [r.verdict for r in compare_files(old, tmp_path / "new.json")] == ["no change"]
+
+
 def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(0)
 
@@ -242,7 +251,10 @@ def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.
     b = _run_file(tmp_path / "b.json", {"y": [1.0, 1.1]})
     no_rounds = tmp_path / "c.json"
     no_rounds.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"name": "x", "stats": {"median": 1.0}}]}))
-    for args in ([a, b], [a, no_rounds], [a, tmp_path / "missing.json"]):
+    twice = tmp_path / "d.json"
+    entry = {"name": "x", "stats": {"median": 1.0, "data": [1.0, 1.1]}}
+    twice.write_text(json.dumps({"machine_info": {}, "benchmarks": [{**entry, "fullname": f"{f}::x"} for f in "ab"]}))
+    for args in ([a, b], [a, no_rounds], [a, tmp_path / "missing.json"], [a, twice]):
         assert main(["compare", *map(str, args)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err

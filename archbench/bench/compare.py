@@ -71,15 +71,22 @@ class Comparison:
     machine: dict[str, float] = field(default_factory=dict)  # the machine's speed new / old per probe both runs have
 
 
+def _name(entry: dict) -> str:
+    """A benchmark's key: its test name, the same whether ``archbench bench`` (the installed suite) or
+    ``pytest --benchmark-only`` (``benchmarks/``) ran it; the file path in ``fullname`` differs."""
+    return entry.get("name") if isinstance(entry.get("name"), str) else entry["fullname"]
+
+
 def _rounds(path: Path, data: dict) -> dict[str, list[float]]:
     out = {}
     for entry in data["benchmarks"]:
-        rounds = entry["stats"].get("data")
-        name = entry.get("fullname", entry["name"])
+        rounds, name = entry["stats"].get("data"), _name(entry)
         if not isinstance(rounds, list) or not rounds or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in rounds
         ):
             raise ArchbenchError(f"{path}: benchmark {name!r} has no stored rounds (stats.data); write it with --benchmark-json.")
+        if name in out:
+            raise ArchbenchError(f"{path}: two benchmarks in different files are named {name!r}; compare runs of one file.")
         out[name] = rounds
     return out
 
@@ -90,7 +97,7 @@ def _probes(data: dict) -> dict[str, dict[str, float]]:
     for entry in data["benchmarks"]:
         info = entry.get("extra_info") or {}
         values = {k: float(info[k]) for k in PROBES if isinstance(info.get(k), (int, float)) and not isinstance(info[k], bool) and info[k] > 0}
-        out[entry.get("fullname", entry["name"])] = values
+        out[_name(entry)] = values
     return out
 
 
