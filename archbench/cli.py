@@ -224,16 +224,11 @@ def _percent(text: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
-    from archbench.bench.compare import compare_files, fails, machine_drift, markdown, spread
-    from archbench.bench.results import read_json
+    from archbench.bench.compare import WAYS, compare_runs, fails, markdown
 
-    drift = machine_drift(read_json(args.old), read_json(args.new))
-    rows = compare_files(args.old, args.new, noise=args.noise)
-    scatter = spread([row.ratio for row in rows])
-    if drift > args.noise:
-        print(f"The machine's measured peak moved by {drift:.0%} between the runs; changes within that are noise.\n")
-    if scatter > max(args.noise, drift):
-        print(f"The benchmarks' ratios scatter by ±{scatter:.0%} (2σ) between the runs; changes within that are noise.\n")
+    rows, bands = compare_runs(args.old, args.new, noise=args.noise)
+    print("Noise bands (changes within them are noise; a verdict must hold in every way): "
+          + "; ".join(f"{WAYS[way]} ±{band:.0%}" for way, band in bands.items()) + ".\n")
     print(markdown(rows))
     slow = fails(rows, args.fail_on) if args.fail_on is not None else []
     for row in slow:

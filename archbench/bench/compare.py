@@ -6,15 +6,16 @@ whole interval lies beyond the noise band, else "no change". The band is the lar
 
 - ``noise`` (10%: two runs of the same code on a shared machine drift that much even with tight rounds);
 - each run's own relative interquartile range;
-- how much the measured peak moved between the runs (same device, dtype and threads);
+- how much the measured peak moved between the runs (same device, dtype and threads; unscaled reading only);
 - with five or more benchmarks in common, how much their ratios scatter about their median
   (:func:`spread`): whole stretches of one run can be 30% slower on a shared VM, which no round shows,
   while a slow-down of one benchmark among many, or of all of them, still stands out.
 
 Each benchmark also records the machine's speed around its timing (:func:`archbench.bench.peak.machine_probe`:
 a matmul's GFLOP/s and a chain of small operators' calls/s); for each probe both runs have, a verdict must
-also hold with the time scaled by the machine's speed, so a machine slow for a few seconds is not a
-slow-down (and a real one on an equally fast machine still is).
+also hold with the time scaled by the machine's speed, against a band from the scaled ratios' own scatter
+(not the peak's drift, which the probe already accounts for). So a machine slow for a few seconds is not a
+slow-down, and a real one on an equally fast machine still is.
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -36,6 +37,8 @@ from archbench.bench.results import read_json
 from archbench.errors import ArchbenchError
 
 RESAMPLES = 2000
+#: The ways a ratio is read (:func:`compare_runs`): as measured, and scaled by each machine probe.
+WAYS = {"unscaled": "unscaled", PROBES[0]: "scaled by the matmul probe", PROBES[1]: "scaled by the small-operator probe"}
 
 
 def ratio_interval(old: Sequence[float], new: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
@@ -136,31 +139,47 @@ def spread(ratios: Sequence[float]) -> float:
     return float(np.expm1(2 * 1.4826 * np.median(np.abs(logs - np.median(logs)))))
 
 
-def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[Comparison]:
+def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> tuple[list[Comparison], dict[str, float]]:
     """Compare every benchmark the two files share (see the module docstring).
+
+    Returns:
+        The rows, and the noise band of each way of reading the ratios: ``"unscaled"``, and scaled by each
+        machine probe both runs have (each band from those ratios' own scatter; the peak's drift only
+        unscaled, since a probe already accounts for the machine's speed). A verdict of "slower" or
+        "faster" must hold in every way its benchmark can be read.
 
     Raises:
         ArchbenchError: for a bad file or two files with no benchmark in common.
     """
     old_data, new_data = read_json(old), read_json(new)
     old_rounds, new_rounds = _rounds(Path(old), old_data), _rounds(Path(new), new_data)
-    noise = max(noise, machine_drift(old_data, new_data))
     common = [name for name in old_rounds if name in new_rounds]
     if not common:
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
     intervals = {name: ratio_interval(old_rounds[name], new_rounds[name]) for name in common}
-    noise = max(noise, spread([ratio for ratio, _, _ in intervals.values()]))
     old_probes, new_probes = _probes(old_data), _probes(new_data)
+    factors = {"unscaled": {name: 1.0 for name in common}}  # how each way scales each benchmark's ratio
+    for key in PROBES:
+        scale = {n: new_probes[n][key] / old_probes[n][key] for n in common if key in old_probes[n] and key in new_probes[n]}
+        if scale:
+            factors[key] = scale
+    bands = {way: max(noise, spread([intervals[n][0] * f for n, f in scale.items()])) for way, scale in factors.items()}
+    bands["unscaled"] = max(bands["unscaled"], machine_drift(old_data, new_data))
     out = []
     for name, (ratio, low, high) in intervals.items():
         a, b = old_rounds[name], new_rounds[name]
-        band = max(noise, _relative_iqr(a), _relative_iqr(b))
-        said = verdict((low, high), band)
-        machine = {k: v / old_probes[name][k] for k, v in new_probes[name].items() if k in old_probes[name]}
-        if any(verdict((low * m, high * m), band) != said for m in machine.values()):
-            said = "no change"  # the machine's own speed explains the difference
-        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high, said, machine))
-    return out
+        iqr = max(_relative_iqr(a), _relative_iqr(b))
+        said = {verdict((low * f[name], high * f[name]), max(bands[way], iqr)) for way, f in factors.items() if name in f}
+        machine = {way: f[name] for way, f in factors.items() if way != "unscaled" and name in f}
+        # the machine's own speed explains the difference when the ways disagree
+        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high,
+                              said.pop() if len(said) == 1 else "no change", machine))  # fmt: skip
+    return out, bands
+
+
+def compare_files(old: str | Path, new: str | Path, noise: float = 0.1) -> list[Comparison]:
+    """The rows of :func:`compare_runs`."""
+    return compare_runs(old, new, noise)[0]
 
 
 def markdown(rows: Sequence[Comparison]) -> str:
