@@ -19,7 +19,7 @@ import torch
 from archbench.bench import EXTRA_INFO_KEYS, SyncTimer, load_results
 from archbench.bench import runner
 from archbench.bench.cases import RESNET_OURS, RESNET_TORCHVISION, SuiteOptions, enumerate_cases, _forward_macs
-from archbench.bench.compare import compare_files
+from archbench.bench.compare import compare_files, compare_runs
 from archbench.bench.peak import measure_peak
 from archbench.bench.plugin import _benchmarks_asked
 from archbench.bench.results import check_distinct
@@ -229,6 +229,19 @@ def test_compare_tells_a_machine_that_slowed_down_from_code_that_did(tmp_path: P
     slower_code = {n: [t * (1.5 if n == "b1" else 1.0) for t in base[n]] for n in names}
     real = _run_file(tmp_path / "real.json", slower_code, probes={n: 100.0 for n in names})
     assert [r.name.split("::")[-1] for r in compare_files(old, real) if r.verdict == "slower"] == ["b1"]
+
+
+def test_compare_on_a_machine_twice_as_slow_still_flags_a_real_slowdown(tmp_path: Path) -> None:
+    """The peak halved and so did every probe: read through the probes, the one real 1.5× stands out."""
+    gen = torch.Generator().manual_seed(4)
+    names = [f"b{i}" for i in range(8)]
+    base = {n: (0.01 * (1 + 0.03 * torch.rand(40, generator=gen))).tolist() for n in names}
+    old = _run_file(tmp_path / "old.json", base, peak=100.0, probes={n: 100.0 for n in names})
+    slow = {n: [t * 2 * (1.5 if n == "b4" else 1.0) for t in base[n]] for n in names}
+    new = _run_file(tmp_path / "new.json", slow, peak=50.0, probes={n: 50.0 for n in names})
+    rows, bands = compare_runs(old, new)
+    assert bands["unscaled"] >= 1.0 > bands["machine_gflops_per_s"]  # the drift widens the unscaled reading only
+    assert {r.name.split("::")[-1]: r.verdict for r in rows if r.verdict != "no change"} == {"b4": "slower"}
 
 
 def test_compare_sees_a_slow_spell_of_small_calls_that_the_matmul_missed(tmp_path: Path) -> None:
