@@ -46,8 +46,8 @@ operations, recomputing the statistics from ``x`` so that their dependence on th
 Speed: a handful of passes and kernel calls each way, since on the small tensors of the seed networks
 the cost per call, not the arithmetic, is what counts, and on large ones the memory traffic. Forward and
 first-order backward each create exactly one full-size tensor (the output; the input gradient), as
-``nn.BatchNorm`` does; the reductions are per-channel sums (BLAS matrix-vector products over contiguous
-``(N·C, H·W)`` groups) and the rest fused ``addcmul`` passes in place.
+``nn.BatchNorm`` does; the reductions are plain per-channel sums, per-group vector norms for ``Σx²`` and, for
+contiguous groups of 1024 values or more, batched dot products, and the rest fused ``addcmul`` passes in place.
 
 Numerics: the corrected two-pass algorithm. ``x`` is centred on its mean as first summed, ``s = Σx/M``,
 and the sums of ``c = x − s`` give the exact mean ``s + r`` (``r = mean(c)``, the rounding error of the
@@ -214,7 +214,7 @@ def _scale(weight: torch.Tensor | None, invstd: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------
-# The analytic forward and backward passes: the exact two-pass statistics, a few fused passes each.
+# The analytic forward and backward passes: the corrected two-pass statistics, a few fused passes each.
 # --------------------------------------------------------------------------------------------------
 
 
