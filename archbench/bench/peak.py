@@ -102,8 +102,9 @@ def machine_probe(device: str, size: int = 512, repeats: int = 5, calls: int = 6
             y = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(x, w, padding=2)), 2)
             return torch.nn.functional.linear(y.flatten(1), fc)  # 6×14×14 = 1176 features
 
+    calls_per_s = _gflops(small, 1e9, dev, calls, statistics.median)  # "1e9 FLOPs" a call: GFLOP/s = calls/s
     return {PROBES[0]: round(_gflops(lambda: torch.mm(a, a), 2.0 * size**3, dev, repeats, statistics.median), 2),
-            PROBES[1]: round(_gflops(small, 1e9, dev, calls, statistics.median), 1)}  # fmt: skip  # 1e9 a call: calls/s
+            PROBES[1]: round(calls_per_s, 1)}  # fmt: skip
 
 
 def cpuinfo() -> dict[str, Any]:

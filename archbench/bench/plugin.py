@@ -92,11 +92,13 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     device = params["case"].device if "case" in params else params.get("device", "cpu")
     previous = torch.get_num_threads()
     torch.set_num_threads(item.config.stash[_OPTIONS].threads)
+    probe = not fixture.disabled  # --benchmark-disable: a smoke run, no timing to put beside the probes
     try:
-        before = machine_probe(device)
+        before = machine_probe(device) if probe else {}
         result = yield
-        after = machine_probe(device)
-        fixture.extra_info.update({key: round((before[key] + after[key]) / 2, 2) for key in before})
+        if probe:
+            after = machine_probe(device)
+            fixture.extra_info.update({key: round((before[key] + after[key]) / 2, 2) for key in before})
         return result
     finally:
         torch.set_num_threads(previous)
