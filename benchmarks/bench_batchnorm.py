@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from archbench.bench.timing import SyncTimer
+from archbench.bench.machine import SyncTimer
 from archbench.layers.batchnorm import BatchNorm
 
 SHAPES = [(64, 6, 24, 24), (64, 16, 8, 8), (64, 120), (64, 84), (64, 64, 56, 56)]

@@ -18,7 +18,7 @@ from torch.utils.benchmark import Timer
 
 from archbench.bench.cases import BenchCase, SuiteOptions, enumerate_cases
 from archbench.bench.suite import make_step
-from archbench.bench.timing import SyncTimer
+from archbench.bench.machine import SyncTimer
 
 WORKLOADS = [("lenet5", "forward", 64), ("lenet5", "train_step", 64), ("resnet18", "train_step", 4)]
 

@@ -19,8 +19,8 @@ import torch
 from archbench.bench import EXTRA_INFO_KEYS, SyncTimer, load_results
 from archbench.bench import runner
 from archbench.bench.cases import RESNET_OURS, RESNET_TORCHVISION, SuiteOptions, enumerate_cases, _forward_macs
-from archbench.bench.compare import compare_files, compare_runs
-from archbench.bench.peak import measure_peak
+from archbench.bench.compare import compare_runs
+from archbench.bench.machine import measure_peak
 from archbench.bench.plugin import _benchmarks_asked
 from archbench.bench.results import check_distinct
 from archbench.bench.suite import make_step
@@ -85,6 +85,29 @@ def test_quick_batch_follows_macs_per_image() -> None:
     assert pair == {1, 4}  # 8e9 MACs per call / 1.8e9 per image → 4 images
 
 
+def test_flops_of_an_operator_without_a_formula_are_a_declared_lower_bound(tmp_path: Path) -> None:
+    from archbench.bench.cases import work_of
+    from archbench.report.build import _speed_rows
+    from archbench.bench.results import BenchRow
+
+    (tmp_path / "odd.py").write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Odd(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv, self.centres = nn.Conv2d(1, 4, 3, padding=1), nn.Parameter(torch.zeros(10, 256))\n\n"
+        "    def forward(self, x):\n"
+        "        return -torch.cdist(self.conv(x).flatten(1), self.centres)  # distances: no MAC formula\n"
+    )
+    work = work_of(f"{tmp_path / 'odd.py'}:Odd", (1, 8, 8), "forward")
+    assert work["macs_per_image"] == 4 * 9 * 8 * 8 and work["flops_per_image"] == 2 * 4 * 9 * 8 * 8  # the conv alone
+    assert work["uncounted"] == {"_cdist_forward": 1}
+    info = {"model": "odd", "batch": 1, "images_per_s": 1.0, "gflops_per_s": 1e-6, "pct_of_peak": 0.0, **work}
+    (row,) = _speed_rows([BenchRow("odd", None, info, 1.0)])
+    assert row[5].startswith("≥ ") and row[6].startswith("≥ ")  # the report says the number is a lower bound
+    assert work_of("lenet5", (1, 28, 28), "forward")["uncounted"] == {}
+
+
 def test_training_step_loss_follows_the_output_kind() -> None:
     from archbench.bench.cases import BenchCase
 
@@ -100,17 +123,19 @@ def test_measured_peak_is_the_best_of_matmul_and_conv() -> None:
 
 
 def test_theoretical_peak_is_lanes_fma_units_threads_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    from archbench.bench import peak as peak_module
+    from archbench.bench import machine as peak_module
 
-    cpu = {"vendor": "AuthenticAMD", "family": "23", "flags": {"avx2", "fma"}, "mhz": 2445.404, "clock": "reported"}
-    monkeypatch.setattr(peak_module, "cpuinfo", lambda: cpu)
+    cpu = {"vendor_id_raw": "AuthenticAMD", "family": 23, "flags": ["avx2", "fma"], "hz_advertised": (2_445_404_000, 0)}
+    monkeypatch.setattr(peak_module, "cpu_info", lambda: cpu)  # py-cpuinfo's keys, as pytest-benchmark records them
     theory, basis = peak_module.theoretical_peak("cpu", "float32", 2)
     assert theory == round(8 * 2 * 2 * 2 * 2.445404, 1)  # AVX2: 8 float32 lanes, FMA = 2 FLOPs, 2 FMA units
-    assert "2.45 GHz, reported" in basis
-    cpu.update(vendor="GenuineIntel", family="6", flags={"avx512f", "avx2", "fma"}, mhz=3000.0)
+    assert "2.45 GHz, the advertised clock" in basis
+    cpu.update(vendor_id_raw="GenuineIntel", family=6, flags=["avx512f", "avx2", "fma"], hz_advertised=(3_000_000_000, 0))
     assert peak_module.theoretical_peak("cpu", "float32", 1)[0] == 16 * 2 * 2 * 3.0
-    cpu.update(vendor="AuthenticAMD", family="25")  # Zen 4: AVX-512 on 256-bit units, so 8 lanes per FMA
+    cpu.update(vendor_id_raw="AuthenticAMD", family=25)  # Zen 4: AVX-512 on 256-bit units, so 8 lanes per FMA
     assert peak_module.theoretical_peak("cpu", "float32", 1)[0] == 8 * 2 * 2 * 3.0
+    cpu.update(hz_advertised=(0, 0))
+    assert peak_module.theoretical_peak("cpu", "float32", 1) == (None, "CPU vector width or clock unknown")
     # A measured peak above the theoretical one says the clock was higher than the one used.
     monkeypatch.setattr(peak_module, "theoretical_peak", lambda *_: (1e-3, "tiny"))
     assert "ran at least" in measure_peak("cpu", "float32", threads=1, size=64, repeats=1)["theoretical_basis"]
@@ -165,7 +190,7 @@ def test_compare_matches_benchmarks_by_test_name_across_the_two_routes(tmp_path:
     data = json.loads(old.read_text())
     data["benchmarks"][0]["fullname"] = "archbench/bench/suite.py::test_network[lenet5-forward-cpu-b1]"
     (tmp_path / "new.json").write_text(json.dumps(data))
-    assert [r.verdict for r in compare_files(old, tmp_path / "new.json")] == ["no change"]
+    assert [r.verdict for r in compare_runs(old, tmp_path / "new.json")[0]] == ["no change"]
 
 
 def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
@@ -177,7 +202,7 @@ def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     base = noisy(0.01, 0.05)
     old = _run_file(tmp_path / "old.json", {"same": base, "slow": base, "noisy": noisy(0.01, 0.5)})
     new = _run_file(tmp_path / "new.json", {"same": base, "slow": [1.5 * t for t in base], "noisy": noisy(0.01, 0.5)})
-    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_files(old, new)}
+    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_runs(old, new)[0]}
     assert verdicts == {"same": "no change", "slow": "slower", "noisy": "no change"}
     assert main(["compare", str(old), str(new)]) == 0
     assert main(["compare", str(old), str(new), "--fail-on", "5%"]) == 1
@@ -185,7 +210,7 @@ def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     # the same 1.5x while the machine's measured peak halved between the runs: the machine, not the code
     old = _run_file(tmp_path / "old.json", {"slow": base}, peak=100.0)
     new = _run_file(tmp_path / "new.json", {"slow": [1.5 * t for t in base]}, peak=50.0)
-    assert [r.verdict for r in compare_files(old, new)] == ["no change"]
+    assert [r.verdict for r in compare_runs(old, new)[0]] == ["no change"]
 
 
 def test_compare_sees_run_to_run_scatter_and_still_flags_a_real_slowdown(tmp_path: Path) -> None:
@@ -200,13 +225,13 @@ def test_compare_sees_run_to_run_scatter_and_still_flags_a_real_slowdown(tmp_pat
 
     old = _run_file(tmp_path / "old.json", base)
     same = _run_file(tmp_path / "same.json", shifted(0.3))  # the same code, a noisy machine
-    assert {r.verdict for r in compare_files(old, same)} == {"no change"}
+    assert {r.verdict for r in compare_runs(old, same)[0]} == {"no change"}
     slower = _run_file(tmp_path / "slower.json", shifted(0.05, slow={"b3", "b7"}))  # a real 1.5x in two of them
-    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_files(old, slower)}
+    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_runs(old, slower)[0]}
     assert {n for n, v in verdicts.items() if v == "slower"} == {"b3", "b7"}
     assert {v for n, v in verdicts.items() if n not in ("b3", "b7")} == {"no change"}
     everything = _run_file(tmp_path / "everything.json", shifted(0.05, slow=set(names)))  # all 1.5x: still seen
-    assert {r.verdict for r in compare_files(old, everything)} == {"slower"}
+    assert {r.verdict for r in compare_runs(old, everything)[0]} == {"slower"}
 
 
 def test_compare_tells_a_machine_that_slowed_down_from_code_that_did(tmp_path: Path) -> None:
@@ -218,17 +243,17 @@ def test_compare_tells_a_machine_that_slowed_down_from_code_that_did(tmp_path: P
     old = _run_file(tmp_path / "old.json", base, probes={n: 100.0 for n in names})
     slow_machine = {n: [t / (0.6 if n in late else 1.0) for t in base[n]] for n in names}
     new = _run_file(tmp_path / "new.json", slow_machine, probes={n: 60.0 if n in late else 100.0 for n in names})
-    rows = compare_files(old, new)
+    rows = compare_runs(old, new)[0]
     assert {r.verdict for r in rows} == {"no change"}
     speed = {r.name.split("::")[-1]: round(r.machine["machine_gflops_per_s"], 2) for r in rows}
     assert {n: s for n, s in speed.items() if s != 1.0} == {n: 0.6 for n in late}
     # Without the probes the same files read as a slow-down of those three...
     unprobed = _run_file(tmp_path / "unprobed.json", slow_machine)
-    assert {r.name.split("::")[-1] for r in compare_files(old, unprobed) if r.verdict == "slower"} == late
+    assert {r.name.split("::")[-1] for r in compare_runs(old, unprobed)[0] if r.verdict == "slower"} == late
     # ...and a real 1.5× on a machine that ran as fast as before is still flagged.
     slower_code = {n: [t * (1.5 if n == "b1" else 1.0) for t in base[n]] for n in names}
     real = _run_file(tmp_path / "real.json", slower_code, probes={n: 100.0 for n in names})
-    assert [r.name.split("::")[-1] for r in compare_files(old, real) if r.verdict == "slower"] == ["b1"]
+    assert [r.name.split("::")[-1] for r in compare_runs(old, real)[0] if r.verdict == "slower"] == ["b1"]
 
 
 def test_compare_on_a_machine_twice_as_slow_still_flags_a_real_slowdown(tmp_path: Path) -> None:
@@ -254,9 +279,9 @@ def test_compare_sees_a_slow_spell_of_small_calls_that_the_matmul_missed(tmp_pat
     old = _run_file(tmp_path / "old.json", base, probes=flat, calls={n: 4000.0 for n in names})
     spell = {n: [t * (1.9 if n == "b2" else 1.0) for t in base[n]] for n in names}
     new = _run_file(tmp_path / "new.json", spell, probes=flat, calls={n: 2100.0 if n == "b2" else 4000.0 for n in names})
-    assert {r.verdict for r in compare_files(old, new)} == {"no change"}
+    assert {r.verdict for r in compare_runs(old, new)[0]} == {"no change"}
     unseen = _run_file(tmp_path / "unseen.json", spell, probes=flat, calls={n: 4000.0 for n in names})
-    assert [r.name.split("::")[-1] for r in compare_files(old, unseen) if r.verdict == "slower"] == ["b2"]
+    assert [r.name.split("::")[-1] for r in compare_runs(old, unseen)[0] if r.verdict == "slower"] == ["b2"]
 
 
 def test_compare_refuses_bad_or_mismatched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

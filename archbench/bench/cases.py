@@ -1,7 +1,7 @@
 """What gets benchmarked: the session's options (defined once) and the cases they select.
 
 :class:`SuiteOptions` is the one place the suite's own options live: the ``--archbench-*`` pytest options and
-the arguments ``archbench bench`` hands to ``pytest.main`` are generated from its fields. Rounds, time and
+the arguments ``archbench bench`` hands to ``pytest.main`` are generated from its fields; rounds, time and
 warm-up are pytest-benchmark's own ``--benchmark-*`` options. Two pairs run side by side in one group:
 ``lenet5_bn`` vs ``lenet5_bn_torch`` (hand-written vs native BatchNorm) and our
 ``resnet18(variant="torchvision")`` vs ``torchvision.models.resnet18`` (3×224×224, 1000 classes).
@@ -24,11 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from archbench.bench.timing import usable_cores
+from archbench.bench.machine import DTYPES, usable_cores
 from archbench.errors import ArchbenchError
 
 MODES = ("forward", "train_step")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BN_PAIR = ("lenet5_bn", "lenet5_bn_torch")
 RESNET_OURS, RESNET_TORCHVISION = "resnet18(variant=torchvision)", "torchvision.models.resnet18"
 RESNET_PAIR_INPUT = (3, 224, 224)
@@ -37,12 +36,9 @@ QUICK_CALL_MACS = 8e9
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(p) for p in text.replace("x", ",").replace(" ", ",").split(",") if p)
-    except ValueError:
-        values = ()
+    values = tuple(int(p) for p in text.replace("x", ",").replace(" ", ",").split(",") if p)  # ValueError: caller
     if not values or min(values) < 1:
-        raise ArchbenchError(f"Expected positive whole numbers separated by commas, got {text!r}.")
+        raise ValueError(text)
     return values
 
 
@@ -50,20 +46,17 @@ def _opt(help: str, parse: Any = None, **kw: Any) -> Any:
     return field(metadata={"help": help, "parse": parse}, **kw)
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(p for p in text.split(",") if p)
-
-
 @dataclass(frozen=True)
 class SuiteOptions:
     """The options of one benchmark session (``--archbench-<field>`` in pytest, keywords in ``archbench bench``)."""
 
-    models: tuple[str, ...] = _opt("model references or wildcards over registered names, comma-separated", _names,
-                                   default=("*",))  # fmt: skip
+    models: tuple[str, ...] = _opt("model references or wildcards over registered names, comma-separated",
+                                   lambda t: tuple(p for p in t.split(",") if p), default=("*",))  # fmt: skip
     input_size: tuple[int, ...] | None = _opt("per-sample input shape for unregistered models, e.g. 3,32,32", _ints,
                                               default=None)  # fmt: skip
     device: str = _opt("all (cpu, and cuda when present), auto, cpu or cuda", str, default="all")
-    batches: tuple[int, ...] | None = _opt("batch sizes (default: 1 and one by MACs per image)", _ints, default=None)
+    batches: tuple[int, ...] | None = _opt("batch sizes, positive whole numbers (default: 1 and one by MACs per image)",
+                                           _ints, default=None)  # fmt: skip
     sweep: bool = _opt("the wider batch-size sweep", default=False)
     dtype: str = _opt("autocast dtype: float32 (none), bfloat16 or float16", str, default="float32")
     channels_last: bool = _opt("channels-last models and inputs", default=False)
@@ -102,9 +95,9 @@ class SuiteOptions:
         """Register one ``--archbench-<field>`` option per field."""
         group = parser.getgroup("archbench", "archbench network benchmarks")
         for f in fields(cls):
-            flag, flag_only = "--archbench-" + f.name.replace("_", "-"), f.metadata["parse"] is None
-            group.addoption(flag, action="store_true" if flag_only else "store", default=False if flag_only else None,
-                            help=f.metadata["help"])  # fmt: skip
+            flag_only = f.metadata["parse"] is None
+            group.addoption("--archbench-" + f.name.replace("_", "-"), action="store_true" if flag_only else "store",
+                            default=False if flag_only else None, help=f.metadata["help"])  # fmt: skip
 
     @classmethod
     def from_pytest(cls, config: Any) -> SuiteOptions:
@@ -112,11 +105,10 @@ class SuiteOptions:
         kw = {}
         for f in fields(cls):
             value, parse = config.getoption("archbench_" + f.name), f.metadata["parse"]
-            if value not in (None, False):
-                try:
-                    kw[f.name] = value if parse is None else parse(value)
-                except ValueError:
-                    raise ArchbenchError(f"--archbench-{f.name.replace('_', '-')} got {value!r}: {f.metadata['help']}.") from None
+            try:
+                kw.update({} if value in (None, False) else {f.name: value if parse is None else parse(value)})
+            except ValueError:
+                raise ArchbenchError(f"--archbench-{f.name.replace('_', '-')} got {value!r}: {f.metadata['help']}.") from None
         return cls(**kw)
 
 
@@ -158,19 +150,6 @@ def build_model(model: str) -> nn.Module:
     return resolve_ref(model).module
 
 
-@dataclass(frozen=True)
-class Work:
-    """Parameters, forward MACs and training FLOPs (forward + backward, FLOPs = 2 × MACs) of one image."""
-
-    params: int
-    macs_per_image: int
-    train_flops_per_image: int
-
-    def flops_per_image(self, mode: str) -> int:
-        """FLOPs of one image in ``mode``."""
-        return 2 * self.macs_per_image if mode == "forward" else self.train_flops_per_image
-
-
 @functools.lru_cache(maxsize=None)
 def _meta_model(model: str) -> nn.Module:
     """The network on the meta device: shapes and counts only, no weights allocated (cached)."""
@@ -178,25 +157,27 @@ def _meta_model(model: str) -> nn.Module:
         return build_model(model)
 
 
+@functools.lru_cache(maxsize=None)
 def _count(model: str, input_shape: tuple[int, ...], backward: bool) -> Any:
     from archbench.analysis.counts import count_macs
 
     return count_macs(_meta_model(model), (1, *input_shape), method="analytic", backward=backward)
 
 
-@functools.lru_cache(maxsize=None)
-def work_of(model: str, input_shape: tuple[int, ...]) -> Work:
-    """The :class:`Work` of a case's network; backward MACs from ``FlopCounterMode`` (cached)."""
-    counted = _count(model, input_shape, backward=True)
-    return Work(counted.params, counted.total, 2 * (counted.total + (counted.backward or 0)))
-
-
-@functools.lru_cache(maxsize=None)
 def _forward_macs(model: str, input_shape: tuple[int, ...]) -> int:
-    return _count(model, input_shape, backward=False).total
+    return _count(model, input_shape, False).total
 
 
-@functools.lru_cache(maxsize=None)
+def work_of(model: str, input_shape: tuple[int, ...], mode: str) -> dict[str, Any]:
+    """One image's ``params``, forward ``macs_per_image`` and ``flops_per_image`` in ``mode`` (FLOPs = 2 × MACs;
+    a training step adds the backward pass's MACs from ``FlopCounterMode``), and ``uncounted``: the operators
+    with no formula (``{}`` when the count is complete, else a lower bound)."""
+    counted = _count(model, input_shape, True)
+    flops = 2 * counted.total if mode == "forward" else 2 * (counted.total + (counted.backward or 0))
+    return {"params": counted.params, "macs_per_image": counted.total, "flops_per_image": flops,
+            "uncounted": dict(counted.uncounted)}  # fmt: skip
+
+
 def _needs_batch_of_two(model: str) -> bool:
     """A training step of a network with a BatchNorm over features is undefined at batch 1."""
     return any(isinstance(m, nn.BatchNorm1d) or getattr(m, "num_dims", None) == 2 for m in _meta_model(model).modules())

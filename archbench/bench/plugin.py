@@ -1,17 +1,13 @@
 """archbench's pytest plugin for the benchmarks: options, collection rules, fingerprint and measured peak.
 
-``pyproject.toml`` loads it for every ``pytest`` run (``addopts = "-p archbench.bench.plugin"``: the
-``--archbench-*`` options must exist before pytest knows which folders it collects) and ``archbench bench``
-passes the same ``-p``, so both routes share one definition. The rules:
-
-* plain ``pytest`` is the correctness suite: ``benchmarks/bench_*.py`` is not collected unless benchmarks
-  are asked for (``--benchmark-only``, ``--benchmark-enable`` or a path inside ``benchmarks/`` on the
-  command line);
-* under ``--benchmark-only`` the tests that are not benchmarks are deselected rather than skipped one by one;
-* each benchmark runs at ``--archbench-threads`` threads and records the machine's speed around it;
-* ``machine_info["archbench"]`` is the environment fingerprint and ``machine_info["archbench_peak"]`` the
-  device peaks measured once per run (see :mod:`archbench.bench.peak`);
-* after the run, a table of images/s, GFLOP/s and % of measured peak per network benchmark.
+``pyproject.toml`` loads it for every ``pytest`` run (``-p archbench.bench.plugin``: the ``--archbench-*``
+options must exist before collection) and ``archbench bench`` passes the same ``-p``. Plain ``pytest`` leaves
+``benchmarks/bench_*.py`` out unless benchmarks are asked for (``--benchmark-only``, ``--benchmark-enable`` or
+a path in ``benchmarks/``); ``--benchmark-only`` deselects the other tests. Each benchmark runs at
+``--archbench-threads`` threads beside probes of the machine's speed; ``machine_info["archbench"]`` is the
+environment fingerprint (beside pytest-benchmark's own ``cpu`` and ``python_version``) and
+``machine_info["archbench_peak"]`` the peaks measured once per run; after the run, a table of images/s,
+GFLOP/s and % of measured peak.
 
 Example:
     $ pytest --benchmark-only --archbench-models 'lenet*' --benchmark-json out.json
@@ -20,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +23,8 @@ import pytest
 import torch
 
 from archbench.bench.cases import SuiteOptions
-from archbench.bench.peak import cpuinfo, machine_probe, measure_peak
+from archbench.bench.machine import cpu_info, machine_probe, measure_peak, usable_cores
 from archbench.bench.results import FINGERPRINT_KEY, PEAK_KEY
-from archbench.bench.timing import usable_cores
 from archbench.errors import ArchbenchError
 
 _OPTIONS = pytest.StashKey[SuiteOptions]()
@@ -72,26 +66,24 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--benchmark-only``, deselect the tests that do not use the ``benchmark`` fixture."""
-    if not config.getoption("benchmark_only", False):
-        return
-    keep = [i for i in items if "benchmark" in getattr(i, "fixturenames", ())]
-    if len(keep) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
-        items[:] = keep
+    if config.getoption("benchmark_only", False):
+        keep = [i for i in items if "benchmark" in getattr(i, "fixturenames", ())]
+        if len(keep) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+            items[:] = keep
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Each benchmark runs at ``--archbench-threads`` torch threads (default every usable core), and records the
-    machine's speed just before and after it (:func:`~archbench.bench.peak.machine_probe`, the mean of the two)
-    in its ``extra_info``, for :mod:`archbench.bench.compare`."""
+    """Run a benchmark at ``--archbench-threads`` threads; put the mean of the machine's speed just before and
+    after it (:func:`~archbench.bench.machine.machine_probe`) in its ``extra_info``, for the compare."""
     fixture = getattr(item, "funcargs", {}).get("benchmark")
     if fixture is None:
         return (yield)
     params = getattr(getattr(item, "callspec", None), "params", {})
     device = params["case"].device if "case" in params else params.get("device", "cpu")
     previous = torch.get_num_threads()
-    torch.set_num_threads(item.config.stash[_OPTIONS].threads)
+    torch.set_num_threads(options_of(item.config).threads)
     probe = not fixture.disabled  # --benchmark-disable: a smoke run, no timing to put beside the probes
     try:
         before = machine_probe(device) if probe else {}
@@ -104,15 +96,18 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         torch.set_num_threads(previous)
 
 
+def options_of(config: pytest.Config) -> SuiteOptions:
+    """The session's :class:`~archbench.bench.cases.SuiteOptions` (validated at configure time)."""
+    return config.stash[_OPTIONS]
+
+
 def peak_for(config: pytest.Config, device: str, dtype: str, threads: int) -> dict[str, Any]:
-    """The device's measured peak at ``dtype`` and ``threads``: measured on first use, then reused."""
+    """The device's measured peak at ``dtype`` and ``threads`` (on CUDA bfloat16 too): measured once, then reused."""
     peaks = config.stash[_PEAKS]
-    key = (device, dtype, threads)
-    if key not in peaks:
-        peaks[key] = measure_peak(device, dtype, threads)
-        if device == "cuda" and dtype == "float32":
-            peaks[(device, "bfloat16", threads)] = measure_peak(device, "bfloat16", threads)
-    return peaks[key]
+    for kind in dict.fromkeys([dtype, *(["bfloat16"] if device == "cuda" else [])]):
+        if (device, kind, threads) not in peaks:
+            peaks[(device, kind, threads)] = measure_peak(device, kind, threads)
+    return peaks[(device, dtype, threads)]
 
 
 def record_row(config: pytest.Config, name: str, info: dict[str, Any]) -> None:
@@ -130,9 +125,9 @@ def fingerprint(options: SuiteOptions) -> dict[str, Any]:
         vision = None
     cuda = torch.cuda.is_available()
     return {
-        "torch": torch.__version__, "torchvision": vision, "python": platform.python_version(),
-        "platform": platform.platform(), "cpu_model": cpuinfo()["model"],
-        "cpu_cores_usable": usable_cores(), "threads": options.threads, "device": options.device,
+        "torch": torch.__version__, "torchvision": vision, "cpu_model": cpu_info().get("brand_raw"),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_cores_usable": usable_cores(),
+        "threads": options.threads, "device": options.device,
         "gpu": torch.cuda.get_device_name() if cuda else None, "cuda_version": torch.version.cuda,
         "cudnn_version": torch.backends.cudnn.version() if cuda else None,
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark), "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
@@ -143,20 +138,25 @@ def fingerprint(options: SuiteOptions) -> dict[str, Any]:
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Add the fingerprint and the peaks measured during the run."""
-    machine_info[FINGERPRINT_KEY] = fingerprint(config.stash[_OPTIONS])
+    machine_info[FINGERPRINT_KEY] = fingerprint(options_of(config))
     machine_info[PEAK_KEY] = list(config.stash[_PEAKS].values())
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """images/s, GFLOP/s and % of measured peak of each network benchmark (pytest-benchmark's table has times)."""
+    from tabulate import tabulate
+
     rows = config.stash.get(_ROWS, [])
     if not rows:
         return
-    from tabulate import tabulate
-
-    table = [(name, f"{i['images_per_s']:,.1f}", f"{i['gflops_per_s']:.2f}", f"{i['pct_of_peak']:.1f}%") for name, i in rows]
+    low = "≥ "  # a count with uncounted operators is a lower bound, and says so
+    table = [(name, f"{i['images_per_s']:,.1f}", f"{low * bool(i['uncounted'])}{i['gflops_per_s']:.2f}",
+              f"{low * bool(i['uncounted'])}{i['pct_of_peak']:.1f}%") for name, i in rows]  # fmt: skip
     terminalreporter.write_sep("-", "archbench: throughput against the measured peak")
     terminalreporter.write_line(tabulate(table, headers=("benchmark", "images/s", "GFLOP/s", "% of peak"), disable_numparse=True))
+    for name, info in rows:
+        if info["uncounted"]:
+            terminalreporter.write_line(f"{name}: FLOPs are a lower bound, not counted: {', '.join(sorted(info['uncounted']))}")
     for peak in config.stash[_PEAKS].values():
         terminalreporter.write_line(
             f"peak {peak['device']} {peak['dtype']} {peak['threads']} threads: {peak['gflops_per_s']:.1f} GFLOP/s measured "

@@ -9,9 +9,9 @@
 ``params``              parameters; ``macs_per_image`` forward conv + linear MACs
 ``flops_per_image``     FLOPs of the mode per image: forward 2 × MACs; train_step forward + backward
 ``images_per_s``        batch / median seconds per call; ``gflops_per_s`` = flops_per_image × images_per_s / 1e9
+``uncounted``           operators with no FLOP formula (optional; non-empty: the FLOPs are a lower bound)
 ``pct_of_peak``         gflops_per_s as a percentage of the run's measured peak (optional)
-``machine_*_per_s``     the machine's speed around the timing: a matmul's GFLOP/s, a chain of small
-                        operators' calls/s (optional; :func:`archbench.bench.peak.machine_probe`)
+``machine_*_per_s``     the machine's speed around the timing (optional; :func:`archbench.bench.machine.machine_probe`)
 ``channels_last``, ``compile``, ``status`` (``ok``)
 ======================  ===========================================================================
 
@@ -35,34 +35,30 @@ from typing import Any
 
 from archbench.errors import ArchbenchError
 
-EXTRA_INFO_KEYS: tuple[str, ...] = (
-    "model", "mode", "device", "dtype", "batch", "input_shape", "threads", "params", "macs_per_image",
-    "flops_per_image", "images_per_s", "gflops_per_s", "channels_last", "compile", "status",
-)  # fmt: skip
-FINGERPRINT_KEY = "archbench"
-PEAK_KEY = "archbench_peak"
-STATUSES = ("ok",)
+_INT, _NUM, _STR, _BOOL = "a whole number", "a number", "a string", "true or false"
+#: The extra_info every network row has, and what each must be.
+TYPES = {
+    "model": _STR, "mode": _STR, "device": _STR, "dtype": _STR, "batch": _INT, "input_shape": "a list of positive whole numbers",
+    "threads": _INT, "params": _INT, "macs_per_image": _INT, "flops_per_image": _INT, "images_per_s": _NUM,
+    "gflops_per_s": _NUM, "channels_last": _BOOL, "compile": _BOOL, "status": "ok",
+}  # fmt: skip
+EXTRA_INFO_KEYS: tuple[str, ...] = tuple(TYPES)
+FINGERPRINT_KEY, PEAK_KEY = "archbench", "archbench_peak"
 #: Larger files are refused before they are parsed (a 500-benchmark run with all rounds is a few MB).
 MAX_BYTES = 64 * 1024 * 1024
 
-_INT, _NUM, _STR, _BOOL = "a whole number", "a number", "a string", "true or false"
-_TYPES = {
-    "model": _STR, "mode": _STR, "device": _STR, "dtype": _STR, "batch": _INT, "threads": _INT, "params": _INT,
-    "macs_per_image": _INT, "flops_per_image": _INT, "images_per_s": _NUM, "gflops_per_s": _NUM,
-    "channels_last": _BOOL, "compile": _BOOL, "status": _STR,
-}  # fmt: skip
-
 
 def _is(value: object, kind: str) -> bool:
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
+    """Whether ``value`` is of ``kind`` (a :data:`TYPES` value; ``bool`` is not a number here)."""
+    if kind == _BOOL or isinstance(value, bool):
+        return kind == _BOOL and isinstance(value, bool)
     if kind == _INT:
         return isinstance(value, int)
     if kind == _NUM:
         return isinstance(value, (int, float)) and math.isfinite(value)
-    return isinstance(value, str)
+    if kind == TYPES["input_shape"]:
+        return isinstance(value, list) and all(_is(v, _INT) and v > 0 for v in value)
+    return isinstance(value, str) and kind in (_STR, value)
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,6 @@ class BenchResults:
     machine_info: Mapping[str, Any]
     rows: list[BenchRow]
     other: list[Mapping[str, Any]] = field(default_factory=list)
-    datetime: str | None = None
 
     @property
     def peaks(self) -> list[Mapping[str, Any]]:
@@ -107,10 +102,9 @@ def read_json(path: str | Path) -> dict[str, Any]:
     """A pytest-benchmark JSON file as a dict whose ``benchmarks`` each have numeric ``stats`` (one-line errors)."""
     if not isinstance(path, (str, Path)) or not str(path).strip():
         raise ArchbenchError(f"A benchmark JSON path must be a file name, got {path!r}; give the file --benchmark-json wrote.")
-    path = Path(path)
+    path, rerun = Path(path), f"re-run `archbench bench --json {path}`"
     if path.is_dir():
         raise ArchbenchError(f"Benchmark results {path} is a folder; give the JSON file inside it.")
-    rerun = f"re-run `archbench bench --json {path}`"
     try:
         if path.stat().st_size > MAX_BYTES:
             raise ArchbenchError(f"Benchmark results {path} are larger than {MAX_BYTES // 2**20} MiB; {rerun}.")
@@ -129,11 +123,10 @@ def read_json(path: str | Path) -> dict[str, Any]:
         name = entry.get("fullname", entry.get("name")) if isinstance(entry, dict) else None
         if not isinstance(name, str) or not isinstance(stats, dict):
             raise ArchbenchError(f"{path}: a benchmark entry has no name or no 'stats'; the file is damaged, so {rerun}.")
-        for key in ("median", "iqr", "min", "max", "mean"):
-            if key in stats or key == "median":
-                value = stats.get(key)
-                if not _is(value, _NUM) or value < 0 or (key == "median" and value == 0):
-                    raise ArchbenchError(f"{path}: benchmark {name!r} has stats.{key} {value!r}, not a positive number; {rerun}.")
+        for key in ("median", *(k for k in ("iqr", "min", "max", "mean") if k in stats)):
+            value = stats.get(key)
+            if not _is(value, _NUM) or value < 0 or (key == "median" and value == 0):
+                raise ArchbenchError(f"{path}: benchmark {name!r} has stats.{key} {value!r}, not a positive number; {rerun}.")
         if "rounds" in stats and (not _is(stats["rounds"], _INT) or stats["rounds"] < 1):
             raise ArchbenchError(f"{path}: benchmark {name!r} has stats.rounds {stats['rounds']!r}; {rerun}.")
         if name in names:
@@ -146,14 +139,9 @@ def _check_row(path: Path, name: str, info: Mapping[str, Any], median: float) ->
     missing = [k for k in EXTRA_INFO_KEYS if k not in info]
     if missing:
         raise ArchbenchError(f"{path}: benchmark {name!r} lacks extra_info {', '.join(missing)}; re-run `archbench bench --json {path}`.")
-    for key, kind in _TYPES.items():
-        if not _is(info[key], kind):
+    for key, kind in TYPES.items():
+        if not _is(info[key], kind) or (kind == _INT and info[key] < (key in ("batch", "threads"))):
             raise ArchbenchError(f"{path}: benchmark {name!r} has {key} {info[key]!r}, expected {kind}; the file is damaged.")
-    shape = info["input_shape"]
-    if not isinstance(shape, list) or not all(_is(v, _INT) and v > 0 for v in shape):
-        raise ArchbenchError(f"{path}: benchmark {name!r} has input_shape {shape!r}, expected a list of positive whole numbers.")
-    if info["status"] not in STATUSES or info["batch"] < 1:
-        raise ArchbenchError(f"{path}: benchmark {name!r} has status {info['status']!r} and batch {info['batch']!r}; re-run it.")
     if not math.isclose(info["images_per_s"], info["batch"] / median, rel_tol=1e-6):
         raise ArchbenchError(
             f"{path}: benchmark {name!r} records {info['images_per_s']:.6g} images/s but batch / median is "
@@ -184,7 +172,7 @@ def load_results(path: str | Path) -> BenchResults:
             continue
         _check_row(path, entry["name"], info, entry["stats"]["median"])
         rows.append(BenchRow(entry["name"], entry.get("group"), dict(info), float(entry["stats"]["median"]), entry["stats"]))
-    return BenchResults(path, environment, data["machine_info"], rows, other, data.get("datetime"))
+    return BenchResults(path, environment, data["machine_info"], rows, other)
 
 
 def check_distinct(results: Sequence[BenchResults]) -> None:
@@ -193,8 +181,7 @@ def check_distinct(results: Sequence[BenchResults]) -> None:
     for result in results:
         for entry in [*(r.name for r in result.rows), *(str(e.get("name")) for e in result.other)]:
             key = f"{entry} {result.environment.get('device')} {result.environment.get('threads')}"
-            if key in seen and seen[key] != result.path:
-                raise ArchbenchError(f"Benchmark {entry!r} is in both {seen[key]} and {result.path}; give each run once.")
             if key in seen:
-                raise ArchbenchError(f"{result.path} was given twice; give each benchmark file once.")
+                raise ArchbenchError(f"{result.path} was given twice; give each benchmark file once." if seen[key] == result.path
+                                     else f"Benchmark {entry!r} is in both {seen[key]} and {result.path}; give each run once.")  # fmt: skip
             seen[key] = result.path

@@ -1,14 +1,13 @@
 """The network benchmarks as a pytest module: one test per case of :func:`~archbench.bench.cases.enumerate_cases`.
 
-It lives in the package so that an installed ``archbench bench`` can run it; ``benchmarks/bench_networks.py``
-collects it for ``pytest --benchmark-only``. Each case is pytest-benchmark's plain fixture over one step at
-the case's exact input (its calibration, ``--benchmark-max-time``, ``--benchmark-min-rounds`` and
-``--benchmark-warmup`` apply) with a :class:`~archbench.bench.timing.SyncTimer` for its device. A training
-step is ``zero_grad(set_to_none=True)``, forward, loss (beside the model's output kind:
-:func:`archbench.registry.loss_for`), backward and an SGD step; ``forward`` runs in eval mode under
-``torch.inference_mode``. ``extra_info["peak_memory"]`` is the most bytes allocated during one extra, untimed
-call above what was live before it (parameters, buffers, input and optimizer state excluded): CUDA's allocator
-statistics, or the CPU profiler's memory events (:func:`archbench.memory.measure.peak_memory_during`).
+It lives in the package so that an installed ``archbench bench`` runs it; ``benchmarks/bench_networks.py``
+collects it for ``pytest --benchmark-only``. Each case is pytest-benchmark's plain fixture (its calibration and
+``--benchmark-*`` options apply) over one step at the case's exact input, timed by a
+:class:`~archbench.bench.machine.SyncTimer`. A training step is ``zero_grad(set_to_none=True)``, forward, the
+loss of the model's output kind (:func:`archbench.registry.loss_for`), backward and an SGD step; ``forward``
+runs in eval mode under ``torch.inference_mode``. ``extra_info["peak_memory"]`` is the most bytes allocated
+during one extra, untimed call above what was live before it
+(:func:`archbench.memory.measure.peak_memory_during`).
 
 Example:
     $ pytest --benchmark-only -k "lenet5-forward"
@@ -23,10 +22,10 @@ from typing import Any
 import pytest
 import torch
 
-from archbench.bench.cases import DTYPES, BenchCase, SuiteOptions, build_model, enumerate_cases, work_of
+from archbench.bench.cases import BenchCase, build_model, enumerate_cases, work_of
+from archbench.bench.machine import DTYPES, SyncTimer
+from archbench.bench.plugin import options_of, peak_for, record_row
 from archbench.memory.measure import peak_memory_during
-from archbench.bench.plugin import peak_for, record_row
-from archbench.bench.timing import SyncTimer
 from archbench.errors import ArchbenchError
 from archbench.registry import loss_for
 
@@ -38,7 +37,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames:
         return
     try:
-        cases = enumerate_cases(SuiteOptions.from_pytest(metafunc.config))
+        cases = enumerate_cases(options_of(metafunc.config))
     except ArchbenchError as err:
         raise pytest.UsageError(str(err)) from None
     params = []
@@ -107,16 +106,14 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
         raise ArchbenchError(f"{case.id}: the output is not finite, so its time is of NaN arithmetic; check the network.")
     if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test
         return
-    work = work_of(case.model, case.input_shape)
-    # One extra, untimed call: the most bytes allocated during a call above what was live before it
-    # (parameters, buffers, input and optimizer state are not in it); CUDA allocator or the CPU profiler.
+    work = work_of(case.model, case.input_shape, case.mode)
+    # One extra, untimed call: the most bytes allocated during a call above what was live before it.
     peak_memory = peak_memory_during(step, case.device)
     images_per_s = case.batch / benchmark.stats.stats.median
-    gflops = work.flops_per_image(case.mode) * images_per_s / 1e9
+    gflops = work["flops_per_image"] * images_per_s / 1e9
     benchmark.extra_info.update(
         model=case.model, mode=case.mode, device=case.device, dtype=case.dtype, batch=case.batch,
-        input_shape=list(case.input_shape), threads=threads, params=work.params, macs_per_image=work.macs_per_image,
-        flops_per_image=work.flops_per_image(case.mode), images_per_s=images_per_s, gflops_per_s=gflops,
+        input_shape=list(case.input_shape), threads=threads, **work, images_per_s=images_per_s, gflops_per_s=gflops,
         channels_last=case.channels_last, compile=case.compile, status="ok",
         pct_of_peak=round(100 * gflops / peak["gflops_per_s"], 1), peak_memory=peak_memory,
     )  # fmt: skip

@@ -220,9 +220,9 @@ def _spread(row: BenchRow) -> str:
 def _speed_rows(rows: Sequence[BenchRow]) -> list[tuple[str, ...]]:
     out = []
     for r in sorted(rows, key=lambda r: (str(r.model), int(r.batch))):
-        pct = r.extra_info.get("pct_of_peak")
+        pct, low = r.extra_info.get("pct_of_peak"), "≥ " * bool(r.extra_info.get("uncounted"))  # a lower bound says so
         out.append((f"`{r.model}`", str(r.batch), seconds(r.median_s), _spread(r), f"{r.images_per_s:,.0f}",
-                    f"{r.gflops_per_s:.2f}", f"{pct:.1f}%" if isinstance(pct, (int, float)) else ""))  # fmt: skip
+                    f"{low}{r.gflops_per_s:.2f}", f"{low}{pct:.1f}%" if isinstance(pct, (int, float)) else ""))  # fmt: skip
     return out
 
 
@@ -301,6 +301,9 @@ def speed_markdown(results: Sequence[BenchResults], out_dir: Path) -> tuple[str,
         threads = sorted({r.threads for r in group})
         parts.append(f"## {mode} on {device} ({dtype}, {', '.join(map(str, threads))} threads)\n")
         parts.append(table(_speed_rows(group), ("network", "batch", "median", "spread", "images/s", "GFLOP/s", "% of peak")) + "\n")
+        for r in sorted({r.model: r for r in group if r.extra_info.get("uncounted")}.values(), key=lambda r: str(r.model)):
+            parts.append(f"≥: `{r.model}` has operators with no FLOP formula ({', '.join(sorted(r.uncounted))}), "
+                         "so its GFLOP/s is a lower bound.\n")  # fmt: skip
     comparisons = [
         ("Hand-written BatchNorm network vs torch's (`lenet5_bn` / `lenet5_bn_torch`)", "lenet5_bn", "lenet5_bn_torch"),
         ("Our ResNet-18 vs torchvision's (same weights layout, 3×224×224)", "resnet18(variant=torchvision)",

@@ -98,7 +98,7 @@ class ScaleConfig:
 
     def worker_config(self) -> dict[str, Any]:
         """The JSON every rank reads (identical on every node, which the ranks check)."""
-        from archbench.bench.timing import usable_cores
+        from archbench.bench.machine import usable_cores
 
         threads = self.threads or max(1, usable_cores() // self.nproc_per_node)
         keep = ("ref", "batch", "device", "steps", "warmup", "timeout", "time_limit", "seed", "node_rank")
@@ -350,7 +350,7 @@ def run_scale(
     out = check_output(json_path) if json_path else None
     run_dir = Path(tempfile.mkdtemp(prefix="archbench-scale-"))
     if log:
-        from archbench.bench.timing import usable_cores
+        from archbench.bench.machine import usable_cores
 
         log(f"{config.ref}: world sizes 1 to {config.world_size} through torchrun on {config.device} "
             f"(node rank {config.node_rank} of {config.nnodes}; run folder {run_dir})")  # fmt: skip

@@ -1,11 +1,10 @@
-"""The machine's peak: measured once per run (best of large matmuls and a large convolution) and theoretical.
+"""The machine: a clock that waits for the device, its cores, its peak (measured and theoretical), its speed now.
 
-FLOPs = 2 × multiply-accumulates, as everywhere in archbench. On the CPU ``torch.mm`` goes to MKL's GEMM and
-convolutions to oneDNN, and either can be the faster, so the measured peak is the best of both at the run's
-dtype and threads; a network's GFLOP/s divided by it is "% of measured peak". The theoretical peak is FMA
-lanes × 2 × FMA units (assumed 2) × threads × clock on the CPU, a data sheet on the GPU; its basis names the
-clock (cpufreq's maximum, else what ``/proc/cpuinfo`` reports: in a VM the base clock, not the boost, so a
-measured peak above it is said to be so).
+CUDA runs asynchronously, so :class:`SyncTimer` synchronises before every reading (timm's ``cuda_timestamp``);
+pytest-benchmark does not, so the suite passes it as ``@pytest.mark.benchmark(timer=...)``. FLOPs = 2 × MACs.
+The measured peak is the best of a large matmul (MKL's GEMM on the CPU) and a 3×3 convolution (oneDNN) at the
+run's dtype and threads; the theoretical one is FMA lanes × 2 × 2 FMA units × threads × clock on the CPU (from
+py-cpuinfo), a data sheet on the GPU.
 
 Example:
     >>> peak = measure_peak("cpu", "float32", threads=1, size=256, repeats=2)
@@ -15,26 +14,58 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import os
 import statistics
+import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from archbench.bench.cases import DTYPES
-from archbench.bench.timing import SyncTimer
-
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: Dense peak TFLOP/s by GPU name fragment: (float32 without TF32, bfloat16 tensor cores), from the vendor sheets.
 GPU_PEAK_TFLOPS = {"H200": (67.0, 989.0), "H100": (67.0, 989.0), "A100": (19.5, 312.0), "L4": (30.3, 121.0),
                    "A10": (31.2, 125.0), "T4": (8.1, 65.0), "V100": (15.7, 125.0)}  # fmt: skip
+#: What :func:`machine_probe` measures, as ``extra_info`` keys: throughput and per-call latency.
+PROBES = ("machine_gflops_per_s", "machine_calls_per_s")
+
+
+class SyncTimer:
+    """``time.perf_counter`` that first waits for the device's queued work (CUDA); plain on the CPU.
+
+    Example:
+        >>> timer = SyncTimer("cpu")
+        >>> timer() <= timer(), timer.__name__
+        (True, 'perf_counter')
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.sync = self.device.type == "cuda"
+        self.__name__ = f"SyncTimer({self.device})" if self.sync else "perf_counter"  # pytest-benchmark's "timer"
+
+    def __call__(self) -> float:
+        if self.sync:
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def __repr__(self) -> str:
+        return self.__name__
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _gflops(step: Callable[[], Any], flops: float, device: torch.device, repeats: int, pick: Callable = min) -> float:
     """GFLOP/s of ``step`` from the ``pick`` (best or median) of ``repeats`` timed calls after one untimed."""
     timer = SyncTimer(device)
-    step()  # first call: allocation, library initialisation, cuDNN autotuning
+    step()  # allocation, library initialisation, cuDNN autotuning
     times = []
     for _ in range(repeats):
         start = timer()
@@ -47,12 +78,11 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
     """Best GFLOP/s of ``size``² matmuls and of a 3×3 convolution of similar work, at ``dtype`` and ``threads``.
 
     Returns:
-        ``{"device", "dtype", "threads", "matmul_gflops_per_s", "conv_gflops_per_s", "gflops_per_s",
-        "theoretical_gflops_per_s", "theoretical_basis"}``.
+        ``device``, ``dtype``, ``threads``, ``matmul_gflops_per_s``, ``conv_gflops_per_s``, ``gflops_per_s`` (the
+        better), ``theoretical_gflops_per_s`` (or ``None``) and ``theoretical_basis``.
     """
-    previous = torch.get_num_threads()
+    previous, dev, dt = torch.get_num_threads(), torch.device(device), DTYPES[dtype]
     torch.set_num_threads(threads)
-    dev, dt = torch.device(device), DTYPES[dtype]
     try:
         gen = torch.Generator().manual_seed(0)
         a, b = (torch.randn(size, size, generator=gen).to(dev, dt) for _ in range(2))
@@ -68,33 +98,22 @@ def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeat
     theory, basis = theoretical_peak(device, dtype, threads)
     if theory is not None and max(matmul, conv) > theory:
         basis += f"; the measured peak is {max(matmul, conv) / theory:.2f}× that, so the cores ran at least that much faster"
-    return {
-        "device": device, "dtype": dtype, "threads": threads,
-        "matmul_gflops_per_s": round(matmul, 2), "conv_gflops_per_s": round(conv, 2),
-        "gflops_per_s": round(max(matmul, conv), 2), "theoretical_gflops_per_s": theory, "theoretical_basis": basis,
-    }  # fmt: skip
-
-
-#: What :func:`machine_probe` measures, as ``extra_info`` keys: throughput and per-call latency.
-PROBES = ("machine_gflops_per_s", "machine_calls_per_s")
+    return {"device": device, "dtype": dtype, "threads": threads, "matmul_gflops_per_s": round(matmul, 2),
+            "conv_gflops_per_s": round(conv, 2), "gflops_per_s": round(max(matmul, conv), 2),
+            "theoretical_gflops_per_s": theory, "theoretical_basis": basis}  # fmt: skip
 
 
 def machine_probe(device: str, size: int = 512, repeats: int = 5, calls: int = 60) -> dict[str, float]:
-    """How fast the machine runs at this moment, in two ways that a shared VM's slow spells affect differently.
-
-    ``machine_gflops_per_s``: a ``size``² float32 matmul (median of ``repeats``), throughput-bound.
-    ``machine_calls_per_s``: a fixed LeNet-sized chain of small operators (conv, ReLU, pool, linear) at
-    batch 1 (median of ``calls``), bound by per-call latency like the small benchmarks; on this VM whole
-    seconds of those ran 1.5× slower while the matmul ran as fast as ever. Taken beside each benchmark, so
-    that :mod:`archbench.bench.compare` can tell a machine that slowed down from code that did.
+    """How fast the machine runs now: ``machine_gflops_per_s`` of a ``size``² matmul (median of ``repeats``) and
+    ``machine_calls_per_s`` of a LeNet-sized chain of small operators at batch 1 (median of ``calls``), which a
+    shared VM's slow spells hit differently. Taken beside each benchmark for :mod:`archbench.bench.compare`.
 
     Example:
         >>> sorted(machine_probe("cpu", size=64, repeats=3, calls=3)) == sorted(PROBES)
         True
     """
-    dev = torch.device(device)
+    dev, gen = torch.device(device), torch.Generator().manual_seed(0)
     a = torch.ones(size, size, device=dev)
-    gen = torch.Generator().manual_seed(0)
     x, w, fc = (torch.randn(shape, generator=gen).to(dev) for shape in ((1, 1, 28, 28), (6, 1, 5, 5), (10, 1176)))
 
     def small() -> torch.Tensor:
@@ -107,25 +126,12 @@ def machine_probe(device: str, size: int = 512, repeats: int = 5, calls: int = 6
             PROBES[1]: round(calls_per_s, 1)}  # fmt: skip
 
 
-def cpuinfo() -> dict[str, Any]:
-    """The first CPU's ``model`` name, ``vendor``, ``family``, vector ``flags``, clock in ``mhz`` and its source."""
-    import platform
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict[str, Any]:
+    """py-cpuinfo's description of the CPU, the one pytest-benchmark records as ``machine_info["cpu"]`` (cached)."""
+    import cpuinfo
 
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())  # the first processor's
-    except OSError:
-        pass
-    mhz, clock = None, "unknown clock"
-    with contextlib.suppress(KeyError, ValueError):
-        mhz, clock = float(fields["cpu MHz"]), "the clock /proc/cpuinfo reports (a VM's base clock; boost unknown)"
-    with contextlib.suppress(OSError, ValueError):
-        mhz, clock = int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1000, "cpufreq's maximum clock"
-    model = fields.get("model name") or platform.processor() or platform.machine()
-    return {"model": model, "vendor": fields.get("vendor_id"), "family": fields.get("cpu family"),
-            "flags": set(fields.get("flags", "").split()), "mhz": mhz, "clock": clock}  # fmt: skip
+    return cpuinfo.get_cpu_info()
 
 
 def theoretical_peak(device: str, dtype: str, threads: int) -> tuple[float | None, str]:
@@ -143,14 +149,13 @@ def theoretical_peak(device: str, dtype: str, threads: int) -> tuple[float | Non
         return None, f"no data sheet for {name or 'this GPU'}"
     if dtype != "float32":
         return None, f"no theoretical peak for {dtype} on the CPU"
-    cpu = cpuinfo()
-    flags, mhz = cpu["flags"], cpu["mhz"]
+    cpu = cpu_info()
+    flags, hz, width = set(cpu.get("flags", ())), (cpu.get("hz_advertised") or (0,))[0], ""
     lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4 if "sse2" in flags else 0
-    if not lanes or mhz is None:
+    if not lanes or not hz:
         return None, "CPU vector width or clock unknown"
-    width = ""
-    if lanes == 16 and (cpu["vendor"], cpu["family"]) == ("AuthenticAMD", "25"):
+    if lanes == 16 and (cpu.get("vendor_id_raw"), cpu.get("family")) == ("AuthenticAMD", 25):
         lanes, width = 8, " (Zen 4 runs AVX-512 as two 256-bit halves)"
-    peak = round(lanes * 2 * 2 * threads * mhz / 1000, 1)  # lanes × 2 FLOPs per FMA × 2 FMA units × cores × GHz
-    clock = f"{mhz / 1000:.2f} GHz, {cpu['clock']}"
-    return peak, f"{lanes} float32 lanes{width} × 2 (FMA) × 2 FMA units × {threads} threads × {clock}"
+    peak = round(lanes * 2 * 2 * threads * hz / 1e9, 1)  # lanes × 2 FLOPs per FMA × 2 FMA units × cores × GHz
+    return peak, (f"{lanes} float32 lanes{width} × 2 (FMA) × 2 FMA units × {threads} threads × {hz / 1e9:.2f} GHz, "
+                  "the advertised clock (in a VM the base clock; boost unknown)")
