@@ -202,8 +202,10 @@ def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     base = noisy(0.01, 0.05)
     old = _run_file(tmp_path / "old.json", {"same": base, "slow": base, "noisy": noisy(0.01, 0.5)})
     new = _run_file(tmp_path / "new.json", {"same": base, "slow": [1.5 * t for t in base], "noisy": noisy(0.01, 0.5)})
-    verdicts = {r.name.split("::")[-1]: r.verdict for r in compare_runs(old, new)[0]}
-    assert verdicts == {"same": "no change", "slow": "slower", "noisy": "no change"}
+    rows = {r.name.split("::")[-1]: r for r in compare_runs(old, new)[0]}
+    assert {n: r.verdict for n, r in rows.items()} == {"same": "no change", "slow": "slower", "noisy": "no change"}
+    # each row names the band it was judged against: the 10% floor, or its rounds' own interquartile spread
+    assert rows["same"].band == pytest.approx(0.1) and rows["noisy"].band > 0.2
     assert main(["compare", str(old), str(new)]) == 0
     assert main(["compare", str(old), str(new), "--fail-on", "5%"]) == 1
     assert main(["compare", str(new), str(old), "--fail-on", "5%"]) == 0  # faster is not a failure

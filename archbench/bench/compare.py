@@ -63,7 +63,8 @@ def spread(ratios: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One benchmark in both files; ``machine``: the machine's speed new / old per probe both runs have."""
+    """One benchmark in both files; ``band``: the widest noise band its verdict had to clear (0.45 = ±45%);
+    ``machine``: the machine's speed new / old per probe both runs have."""
 
     name: str
     old_median: float
@@ -72,6 +73,7 @@ class Comparison:
     low: float
     high: float
     verdict: str
+    band: float
     machine: dict[str, float] = field(default_factory=dict)
 
 
@@ -135,11 +137,12 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> tuple[
     for name, (ratio, low, high) in intervals.items():
         a, b = before[name][0], after[name][0]
         iqr = max(_relative_iqr(a), _relative_iqr(b))
-        said = {verdict((low * f[name], high * f[name]), max(bands[way], iqr)) for way, f in factors.items() if name in f}
+        ways = [way for way, f in factors.items() if name in f]
+        said = {verdict((low * factors[way][name], high * factors[way][name]), max(bands[way], iqr)) for way in ways}
         machine = {way: f[name] for way, f in factors.items() if way != "unscaled" and name in f}
         # where the ways disagree, the machine's own speed explains the difference
         out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high,
-                              said.pop() if len(said) == 1 else "no change", machine))  # fmt: skip
+                              said.pop() if len(said) == 1 else "no change", max(max(bands[w] for w in ways), iqr), machine))  # fmt: skip
     return out, bands
 
 
@@ -149,8 +152,9 @@ def markdown(rows: Sequence[Comparison]) -> str:
 
     table = [(f"`{r.name.split('::')[-1]}`", f"{r.old_median * 1e3:.3f} ms", f"{r.new_median * 1e3:.3f} ms", f"{r.ratio:.3f}",
               f"{r.low:.3f}–{r.high:.3f}", " / ".join(f"{r.machine[k]:.2f}" if k in r.machine else "-" for k in PROBES),
-              r.verdict) for r in rows]  # fmt: skip
-    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine new / old (matmul / small ops)", "verdict")
+              f"±{r.band:.0%}", r.verdict) for r in rows]  # fmt: skip
+    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine new / old (matmul / small ops)",
+               "noise band", "verdict")  # fmt: skip
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
