@@ -226,13 +226,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
     from archbench.bench.compare import WAYS, compare_runs, fails, markdown
 
-    rows, bands = compare_runs(args.old, args.new, noise=args.noise)
-    print("Noise bands (changes within them are noise; a verdict must hold in every way): "
+    rows, bands, whole = compare_runs(args.old, args.new, noise=args.noise)
+    if whole is not None:
+        print(f"All {whole.count} benchmarks together: new / old {whole.ratio:.3f} (median of the ratios, 95% CI "
+              f"{whole.low:.3f}–{whole.high:.3f}), {whole.verdict} against ±{whole.band:.0%} in every reading.")
+    print("Noise bands of single benchmarks (changes within them are noise; a verdict must hold in every way): "
           + "; ".join(f"{WAYS[way]} ±{band:.0%}" for way, band in bands.items()) + ".\n")
     print(markdown(rows))
-    slow = fails(rows, args.fail_on) if args.fail_on is not None else []
+    slow = fails([*rows, *([whole] if whole else [])], args.fail_on) if args.fail_on is not None else []
     for row in slow:
-        print(f"archbench: {row.name} is slower by {row.ratio - 1:.0%} (interval {row.low:.3f}–{row.high:.3f})", file=sys.stderr)
+        name = getattr(row, "name", f"the run as a whole ({whole.count if whole else 0} benchmarks)")
+        print(f"archbench: {name} is slower by {row.ratio - 1:.0%} (interval {row.low:.3f}–{row.high:.3f})", file=sys.stderr)
     return 1 if slow else 0
 
 

@@ -3,10 +3,15 @@
 Per benchmark in both files (by test name): the ratio of medians new / old with a 95% bootstrap interval from
 the stored rounds (``stats.data``); "slower" or "faster" only when the whole interval lies beyond the noise
 band: the largest of ``noise`` (10%), either run's relative IQR, the measured peak's drift, and the scatter of
-all ratios about their median (:func:`spread`; a shared VM slows whole stretches of a run, which no round
-shows). The verdict must also hold with each ratio scaled by the machine probes' new / old
-(:func:`archbench.bench.machine.machine_probe`), each reading against its own scatter: a machine slow for a
-few seconds is not a slow-down, and a real one on an equally fast machine still is.
+all ratios about their median, corrected for judging many benchmarks at once (:func:`spread`; a shared VM
+slows whole stretches of a run, which no round shows). The verdict must also hold with each ratio scaled by
+the machine probes' new / old (:func:`archbench.bench.machine.machine_probe`), each reading against its own
+scatter: a machine slow for a few seconds is not a slow-down, and a real one on an equally fast machine still is.
+
+One benchmark's ratio can be 0.9× or 3× on this VM when the truth is 1.5×, so the run is also judged as a
+whole (:class:`Overall`): the median of all the ratios, with a bootstrap interval over benchmarks, against
+``noise`` in every reading. Two runs of the same code measured 0.96–1.04 that way; a real 1.5× of every
+network 1.47–1.50.
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -20,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,17 +55,19 @@ def verdict(interval: tuple[float, float], noise: float) -> str:
 
 
 def spread(ratios: Sequence[float]) -> float:
-    """Run-to-run noise from the ratios themselves: ``exp(2σ) - 1``, σ of the log-ratios about their median
-    (1.4826 × the median absolute deviation); 0 for fewer than five ratios.
+    """Run-to-run noise from the ratios themselves: ``exp(zσ) - 1``, σ of the log-ratios about their median
+    (1.4826 × the median absolute deviation), z two-sided at 5% / n (Bonferroni: with n benchmarks judged at
+    once, all n of a same-code pair stay inside it 95% of the time, not each one); 0 for fewer than five.
 
     Example:
         >>> round(spread([1.0, 1.1, 0.9, 1.05, 0.95, 1.3]), 2)
-        0.24
+        0.33
     """
     if len(ratios) < 5:
         return 0.0
     logs = np.log(np.asarray(ratios, dtype=float))
-    return float(np.expm1(2 * 1.4826 * np.median(np.abs(logs - np.median(logs)))))
+    z = NormalDist().inv_cdf(1 - 0.05 / (2 * logs.size))
+    return float(np.expm1(z * 1.4826 * np.median(np.abs(logs - np.median(logs)))))
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,35 @@ class Comparison:
     verdict: str
     band: float
     machine: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overall:
+    """Every shared benchmark together: the median of their ratios new / old (``count`` of them), its 95%
+    bootstrap interval over benchmarks, and a verdict against ``band`` that must hold in every reading."""
+
+    ratio: float
+    low: float
+    high: float
+    verdict: str
+    band: float
+    count: int
+
+
+class Compared(NamedTuple):
+    """What :func:`compare_runs` returns: the rows, each reading's band, and the run as a whole (five or more
+    benchmarks, else ``None``)."""
+
+    rows: list[Comparison]
+    bands: dict[str, float]
+    overall: Overall | None
+
+
+def _median_interval(ratios: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
+    """Median of ``ratios`` and its 95% bootstrap interval (benchmarks resampled with replacement)."""
+    logs = np.log(np.asarray(ratios, dtype=float))
+    boots = np.median(np.random.default_rng(seed).choice(logs, (RESAMPLES, logs.size)), axis=1)
+    return float(np.exp(np.median(logs))), *map(float, np.exp(np.percentile(boots, [2.5, 97.5])))
 
 
 def _positive(value: object) -> bool:
@@ -111,12 +149,13 @@ def _relative_iqr(rounds: Sequence[float]) -> float:
     return float((q3 - q1) / q2)
 
 
-def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> tuple[list[Comparison], dict[str, float]]:
+def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compared:
     """Compare every benchmark the two files share (see the module docstring).
 
     Returns:
-        The rows, and the noise band of each way of reading the ratios (:data:`WAYS`): ``"unscaled"`` (widened by
-        the peak's drift), and scaled by each probe both runs have. "slower" or "faster" must hold in every way.
+        The rows; the noise band of each way of reading the ratios (:data:`WAYS`): ``"unscaled"`` (widened by
+        the peak's drift), and scaled by each probe both runs have ("slower" or "faster" must hold in every
+        way); and the run as a whole, against ``noise`` (widened by the drift when unscaled).
 
     Raises:
         ArchbenchError: for a bad file or two files with no benchmark in common.
@@ -132,7 +171,8 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> tuple[
         scale = {n: after[n][1][key] / before[n][1][key] for n in common if key in before[n][1] and key in after[n][1]}
         factors.update({key: scale} if scale else {})
     bands = {way: max(noise, spread([intervals[n][0] * f for n, f in scale.items()])) for way, scale in factors.items()}
-    bands["unscaled"] = max(bands["unscaled"], machine_drift(old_data, new_data))
+    drift = machine_drift(old_data, new_data)
+    bands["unscaled"] = max(bands["unscaled"], drift)
     out = []
     for name, (ratio, low, high) in intervals.items():
         a, b = before[name][0], after[name][0]
@@ -143,7 +183,15 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> tuple[
         # where the ways disagree, the machine's own speed explains the difference
         out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high,
                               said.pop() if len(said) == 1 else "no change", max(max(bands[w] for w in ways), iqr), machine))  # fmt: skip
-    return out, bands
+    whole = None
+    if len(common) >= 5:
+        readings = {way: (_median_interval([intervals[n][0] * f for n, f in scale.items()]), max(noise, drift * (way == "unscaled")))
+                    for way, scale in factors.items()}  # fmt: skip
+        said = {verdict(interval[1:], band) for interval, band in readings.values()}
+        (ratio, low, high), _ = readings["unscaled"]
+        whole = Overall(ratio, low, high, said.pop() if len(said) == 1 else "no change",
+                        max(band for _, band in readings.values()), len(common))  # fmt: skip
+    return Compared(out, bands, whole)
 
 
 def markdown(rows: Sequence[Comparison]) -> str:
@@ -158,6 +206,7 @@ def markdown(rows: Sequence[Comparison]) -> str:
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def fails(rows: Sequence[Comparison], threshold: float) -> list[Comparison]:
-    """Rows significantly slower (verdict "slower") by more than ``threshold`` (0.05 = 5%) at the interval's low end."""
+def fails(rows: Sequence[Comparison | Overall], threshold: float) -> list[Comparison | Overall]:
+    """Rows (or the run as a whole) significantly slower by more than ``threshold`` (0.05 = 5%) at the interval's
+    low end."""
     return [r for r in rows if r.verdict == "slower" and r.low > 1 + threshold]

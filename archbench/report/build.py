@@ -478,7 +478,10 @@ def _report_files(
     feature_maps = feature_maps_png()
     bottleneck_text, bottleneck_png = bottleneck_markdown()
     speed_text, batch_png, macs_png = speed_markdown(results, out_dir)
-    environment = dict(results[0].environment) if results else {}
+    # pytest-benchmark's own machine_info has the Python and the OS; archbench's fingerprint adds the rest
+    info = results[0].machine_info if results else {}
+    environment = {k: info[k] for k in ("python_version", "system", "release") if info.get(k)}
+    environment.update(results[0].environment if results else {})
     from archbench.report.memory import memory_markdown
 
     memory_text, memory_png, memory_checks = memory_markdown(log=log, measure=measure_memory)
