@@ -31,7 +31,8 @@ class _Failed(Exception):
 def pytest_arguments(options: SuiteOptions, *, max_time: float | None = None, min_rounds: int | None = None,
                      json_path: str | Path | None = None) -> list[str]:  # fmt: skip
     """The ``pytest`` command line that runs the suite with these options."""
-    args = [archbench.bench.suite.__file__, "-p", "archbench.bench.plugin", "-p", "no:cacheprovider", "--benchmark-only"]
+    args = [archbench.bench.suite.__file__, "-p", "archbench.bench.plugin", "-p", "no:cacheprovider", "--benchmark-only",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # the plugin is imported already, as it is here
     args += [f"--benchmark-json={json_path}"] * (json_path is not None) + [f"--benchmark-max-time={max_time}"] * (max_time is not None)
     return args + [f"--benchmark-min-rounds={min_rounds}"] * (min_rounds is not None) + options.pytest_args()
 
