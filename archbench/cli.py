@@ -224,7 +224,7 @@ def _percent(text: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
-    from archbench.bench.compare import WAYS, compare_runs, fails, markdown
+    from archbench.bench.compare import WAYS, Overall, compare_runs, fails, markdown
 
     rows, bands, whole = compare_runs(args.old, args.new, noise=args.noise)
     if whole is not None:
@@ -235,7 +235,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(markdown(rows))
     slow = fails([*rows, *([whole] if whole else [])], args.fail_on) if args.fail_on is not None else []
     for row in slow:
-        name = getattr(row, "name", f"the run as a whole ({whole.count if whole else 0} benchmarks)")
+        name = f"the run as a whole ({row.count} benchmarks)" if isinstance(row, Overall) else row.name
         print(f"archbench: {name} is slower by {row.ratio - 1:.0%} (interval {row.low:.3f}–{row.high:.3f})", file=sys.stderr)
     return 1 if slow else 0
 

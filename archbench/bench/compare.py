@@ -170,7 +170,8 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
     for key in PROBES:
         scale = {n: after[n][1][key] / before[n][1][key] for n in common if key in before[n][1] and key in after[n][1]}
         factors.update({key: scale} if scale else {})
-    bands = {way: max(noise, spread([intervals[n][0] * f for n, f in scale.items()])) for way, scale in factors.items()}
+    scaled = {way: [intervals[n][0] * f for n, f in scale.items()] for way, scale in factors.items()}  # each way's ratios
+    bands = {way: max(noise, spread(ratios)) for way, ratios in scaled.items()}
     drift = machine_drift(old_data, new_data)
     bands["unscaled"] = max(bands["unscaled"], drift)
     out = []
@@ -185,8 +186,7 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
                               said.pop() if len(said) == 1 else "no change", max(max(bands[w] for w in ways), iqr), machine))  # fmt: skip
     whole = None
     if len(common) >= 5:
-        readings = {way: (_median_interval([intervals[n][0] * f for n, f in scale.items()]), max(noise, drift * (way == "unscaled")))
-                    for way, scale in factors.items()}  # fmt: skip
+        readings = {way: (_median_interval(ratios), max(noise, drift * (way == "unscaled"))) for way, ratios in scaled.items()}
         said = {verdict(interval[1:], band) for interval, band in readings.values()}
         (ratio, low, high), _ = readings["unscaled"]
         whole = Overall(ratio, low, high, said.pop() if len(said) == 1 else "no change",

@@ -144,11 +144,11 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """images/s, GFLOP/s and % of measured peak of each network benchmark (pytest-benchmark's table has times)."""
-    from tabulate import tabulate
-
     rows = config.stash.get(_ROWS, [])
     if not rows:
         return
+    from tabulate import tabulate
+
     low = "≥ "  # a count with uncounted operators is a lower bound, and says so
     table = [(name, f"{i['images_per_s']:,.1f}", f"{low * bool(i['uncounted'])}{i['gflops_per_s']:.2f}",
               f"{low * bool(i['uncounted'])}{i['pct_of_peak']:.1f}%") for name, i in rows]  # fmt: skip
