@@ -226,7 +226,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
     from archbench.bench.compare import WAYS, Overall, compare_runs, fails, markdown
 
-    rows, bands, whole = compare_runs(args.old, args.new, noise=args.noise)
+    rows, bands, whole, unmatched = compare_runs(args.old, args.new, noise=args.noise)
+    for side, path in (("old", args.old), ("new", args.new)):
+        if unmatched[side]:
+            count = len(unmatched[side])
+            print(f"Not compared: {count} benchmark{'s' * (count != 1)} only in {path} ({', '.join(unmatched[side])}).")
     if whole is not None:
         print(f"All {whole.count} benchmarks together: new / old {whole.ratio:.3f} (median of the ratios, 95% CI "
               f"{whole.low:.3f}–{whole.high:.3f}), {whole.verdict} against ±{whole.band:.0%} in every reading.")

@@ -193,6 +193,16 @@ def test_compare_matches_benchmarks_by_test_name_across_the_two_routes(tmp_path:
     assert [r.verdict for r in compare_runs(old, tmp_path / "new.json")[0]] == ["no change"]
 
 
+def test_compare_names_the_benchmarks_only_one_file_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = _run_file(tmp_path / "old.json", {"x": [1.0, 1.1], "y": [1.0, 1.1]})
+    new = _run_file(tmp_path / "new.json", {"y": [1.0, 1.1], "z": [1.0, 1.1]})
+    result = compare_runs(old, new)
+    assert [r.name for r in result.rows] == ["y"] and result.unmatched == {"old": ["x"], "new": ["z"]}
+    assert main(["compare", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 benchmark only in {old} (x)" in out and f"1 benchmark only in {new} (z)" in out
+
+
 def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(0)
 
@@ -233,7 +243,7 @@ def test_compare_sees_run_to_run_scatter_and_still_flags_a_real_slowdown(tmp_pat
     assert {n for n, v in verdicts.items() if v == "slower"} == {"b3", "b7"}
     assert {v for n, v in verdicts.items() if n not in ("b3", "b7")} == {"no change"}
     everything = _run_file(tmp_path / "everything.json", shifted(0.05, slow=set(names)))  # all 1.5x: still seen
-    rows, _, whole = compare_runs(old, everything)
+    rows, _, whole, _ = compare_runs(old, everything)
     assert {r.verdict for r in rows} == {"slower"} and whole.verdict == "slower" and whole.count == 12
     assert compare_runs(old, same).overall.verdict == "no change"
 
@@ -251,9 +261,9 @@ def test_compare_of_many_benchmarks_keeps_every_same_code_row_and_still_sees_the
         return _run_file(tmp_path / path, {n: [t * factor * float(k) for t in base[n]] for n, k in zip(names, shifts)})
 
     old = run("old.json", 1.0)
-    rows, bands, whole = compare_runs(old, run("same.json", 1.0))
+    rows, bands, whole, _ = compare_runs(old, run("same.json", 1.0))
     assert {r.verdict for r in rows} == {"no change"} and whole.verdict == "no change"
-    rows, bands, whole = compare_runs(old, run("slower.json", 1.5))
+    rows, bands, whole, _ = compare_runs(old, run("slower.json", 1.5))
     assert whole.verdict == "slower" and whole.low > 1.3 and bands["unscaled"] > 0.5  # rows alone could not tell
 
 
@@ -287,7 +297,7 @@ def test_compare_on_a_machine_twice_as_slow_still_flags_a_real_slowdown(tmp_path
     old = _run_file(tmp_path / "old.json", base, peak=100.0, probes={n: 100.0 for n in names})
     slow = {n: [t * 2 * (1.5 if n == "b4" else 1.0) for t in base[n]] for n in names}
     new = _run_file(tmp_path / "new.json", slow, peak=50.0, probes={n: 50.0 for n in names})
-    rows, bands, _ = compare_runs(old, new)
+    rows, bands, _, _ = compare_runs(old, new)
     assert bands["unscaled"] >= 1.0 > bands["machine_gflops_per_s"]  # the drift widens the unscaled reading only
     assert {r.name.split("::")[-1]: r.verdict for r in rows if r.verdict != "no change"} == {"b4": "slower"}
     assert compare_runs(old, new).overall.verdict == "no change"  # the whole run: the machine, not the code

@@ -100,12 +100,14 @@ class Overall:
 
 
 class Compared(NamedTuple):
-    """What :func:`compare_runs` returns: the rows, each reading's band, and the run as a whole (five or more
-    benchmarks, else ``None``)."""
+    """What :func:`compare_runs` returns: the rows, each reading's band, the run as a whole (five or more
+    benchmarks, else ``None``), and the benchmarks ``unmatched`` in the other file (``{"old": [...], "new": [...]}``),
+    which nothing above includes."""
 
     rows: list[Comparison]
     bands: dict[str, float]
     overall: Overall | None
+    unmatched: dict[str, list[str]]
 
 
 def _median_interval(ratios: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
@@ -155,7 +157,8 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
     Returns:
         The rows; the noise band of each way of reading the ratios (:data:`WAYS`): ``"unscaled"`` (widened by
         the peak's drift), and scaled by each probe both runs have ("slower" or "faster" must hold in every
-        way); and the run as a whole, against ``noise`` (widened by the drift when unscaled).
+        way); the run as a whole, against ``noise`` (widened by the drift when unscaled); and the benchmarks
+        only one file has.
 
     Raises:
         ArchbenchError: for a bad file or two files with no benchmark in common.
@@ -191,7 +194,8 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
         (ratio, low, high), _ = readings["unscaled"]
         whole = Overall(ratio, low, high, said.pop() if len(said) == 1 else "no change",
                         max(band for _, band in readings.values()), len(common))  # fmt: skip
-    return Compared(out, bands, whole)
+    unmatched = {"old": [n for n in before if n not in after], "new": [n for n in after if n not in before]}
+    return Compared(out, bands, whole, unmatched)
 
 
 def markdown(rows: Sequence[Comparison]) -> str:
