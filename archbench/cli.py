@@ -224,7 +224,7 @@ def _percent(text: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
-    from archbench.bench.compare import WAYS, Overall, compare_runs, fails, markdown
+    from archbench.bench.compare import compare_runs, fails, markdown
 
     rows, bands, whole, unmatched = compare_runs(args.old, args.new, noise=args.noise)
     for side, path in (("old", args.old), ("new", args.new)):
@@ -232,15 +232,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             count = len(unmatched[side])
             print(f"Not compared: {count} benchmark{'s' * (count != 1)} only in {path} ({', '.join(unmatched[side])}).")
     if whole is not None:
-        print(f"All {whole.count} benchmarks together: new / old {whole.ratio:.3f} (median of the ratios, 95% CI "
+        print(f"{whole.name}: new / old {whole.ratio:.3f} (median of the ratios, 95% CI "
               f"{whole.low:.3f}–{whole.high:.3f}), {whole.verdict} against ±{whole.band:.0%} in every reading.")
-    print("Noise bands of single benchmarks (changes within them are noise; a verdict must hold in every way): "
-          + "; ".join(f"{WAYS[way]} ±{band:.0%}" for way, band in bands.items()) + ".\n")
+    print("Noise bands of single benchmarks (changes within them are noise; a verdict must hold in every reading): "
+          + "; ".join(f"{way} ±{band:.0%}" for way, band in bands.items()) + ".\n")
     print(markdown(rows))
     slow = fails([*rows, *([whole] if whole else [])], args.fail_on) if args.fail_on is not None else []
     for row in slow:
-        name = f"the run as a whole ({row.count} benchmarks)" if isinstance(row, Overall) else row.name
-        print(f"archbench: {name} is slower by {row.ratio - 1:.0%} (interval {row.low:.3f}–{row.high:.3f})", file=sys.stderr)
+        print(f"archbench: {row.name} is slower by {row.ratio - 1:.0%} (interval {row.low:.3f}–{row.high:.3f})", file=sys.stderr)
     return 1 if slow else 0
 
 

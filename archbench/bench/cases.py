@@ -1,10 +1,9 @@
-"""What gets benchmarked: the session's options (defined once) and the cases they select.
+"""What gets benchmarked: the session's options (defined once, as :class:`SuiteOptions`) and the cases they select.
 
-:class:`SuiteOptions` is the one place the suite's own options live: the ``--archbench-*`` pytest options and
-the arguments ``archbench bench`` hands to ``pytest.main`` are generated from its fields; rounds, time and
-warm-up are pytest-benchmark's own ``--benchmark-*`` options. Two pairs run side by side in one group:
-``lenet5_bn`` vs ``lenet5_bn_torch`` (hand-written vs native BatchNorm) and our
-``resnet18(variant="torchvision")`` vs ``torchvision.models.resnet18`` (3×224×224, 1000 classes).
+The ``--archbench-*`` pytest options and the arguments ``archbench bench`` hands to ``pytest.main`` come from
+:class:`SuiteOptions`' fields; rounds, time and warm-up are pytest-benchmark's own ``--benchmark-*`` options. Two
+pairs run side by side in one group: ``lenet5_bn`` vs ``lenet5_bn_torch`` (hand-written vs native BatchNorm) and
+our ``resnet18(variant="torchvision")`` vs ``torchvision.models.resnet18`` (3×224×224, 1000 classes).
 
 Example:
     >>> [c.id for c in enumerate_cases(SuiteOptions(models=("lenet5",), device="cpu"))][:2]
@@ -122,7 +121,6 @@ class BenchCase:
     batch: int
     input_shape: tuple[int, ...]
     output: str
-    group: str
     dtype: str = "float32"
     channels_last: bool = False
     compile: bool = False
@@ -134,6 +132,15 @@ class BenchCase:
         name = {RESNET_OURS: "resnet18_ours", RESNET_TORCHVISION: "resnet18_torchvision"}.get(self.model, self.model)
         parts = [name, self.mode, self.device, f"b{self.batch}", *([self.dtype] if self.dtype != "float32" else [])]
         return "-".join(parts + ["cl"] * self.channels_last + ["compiled"] * self.compile)
+
+    @property
+    def group(self) -> str:
+        """pytest-benchmark's group: the network and mode, or the pair and mode (its members side by side)."""
+        if self.model in BN_PAIR:
+            return f"{BN_PAIR[0]} vs {BN_PAIR[1]} (BatchNorm: ours vs torch) {self.mode}"
+        if self.model in (RESNET_OURS, RESNET_TORCHVISION):
+            return f"resnet18 ours vs torchvision ({'x'.join(map(str, RESNET_PAIR_INPUT))}) {self.mode}"
+        return f"{self.model} {self.mode}"
 
 
 def build_model(model: str) -> nn.Module:
@@ -162,10 +169,6 @@ def _count(model: str, input_shape: tuple[int, ...], backward: bool) -> Any:
     from archbench.analysis.counts import count_macs
 
     return count_macs(_meta_model(model), (1, *input_shape), method="analytic", backward=backward)
-
-
-def _forward_macs(model: str, input_shape: tuple[int, ...]) -> int:
-    return _count(model, input_shape, False).total
 
 
 def work_of(model: str, input_shape: tuple[int, ...], mode: str) -> dict[str, Any]:
@@ -219,14 +222,6 @@ def _units(options: SuiteOptions) -> list[list[tuple[str, tuple[int, ...], str]]
     return units
 
 
-def _group(model: str, mode: str) -> str:
-    if model in BN_PAIR:
-        return f"{BN_PAIR[0]} vs {BN_PAIR[1]} (BatchNorm: ours vs torch) {mode}"
-    if model in (RESNET_OURS, RESNET_TORCHVISION):
-        return f"resnet18 ours vs torchvision ({'x'.join(map(str, RESNET_PAIR_INPUT))}) {mode}"
-    return f"{model} {mode}"
-
-
 def enumerate_cases(options: SuiteOptions) -> list[BenchCase]:
     """Every case of a session in a stable order; a pair's members alternate (ours, theirs, ours...).
 
@@ -235,14 +230,16 @@ def enumerate_cases(options: SuiteOptions) -> list[BenchCase]:
     """
     cases = []
     for unit in _units(options):
-        macs = 0 if options.batches else _forward_macs(*unit[0][:2])
+        macs = 0 if options.batches else _count(*unit[0][:2], False).total
         for mode in MODES:
             for device in options.devices:
                 for batch in _batches(options, macs, device):
                     for model, shape, output in unit:
                         skip = None
-                        if mode == "train_step" and batch == 1 and _needs_batch_of_two(model):
+                        if device == "cuda" and not torch.cuda.is_available():
+                            skip = "CUDA is not available on this machine"
+                        elif mode == "train_step" and batch == 1 and _needs_batch_of_two(model):
                             skip = f"{model} has a BatchNorm over features: a training step needs a batch of at least 2"
-                        cases.append(BenchCase(model, mode, device, batch, shape, output, _group(model, mode),
-                                               options.dtype, options.channels_last, options.compile, skip))
+                        cases.append(BenchCase(model, mode, device, batch, shape, output, options.dtype,
+                                               options.channels_last, options.compile, skip))  # fmt: skip
     return cases

@@ -1,17 +1,13 @@
 """``archbench compare OLD.json NEW.json``: did the change make it slower, at this machine's noise level?
 
-Per benchmark in both files (by test name): the ratio of medians new / old with a 95% bootstrap interval from
-the stored rounds (``stats.data``); "slower" or "faster" only when the whole interval lies beyond the noise
-band: the largest of ``noise`` (10%), either run's relative IQR, the measured peak's drift, and the scatter of
-all ratios about their median, corrected for judging many benchmarks at once (:func:`spread`; a shared VM
-slows whole stretches of a run, which no round shows). The verdict must also hold with each ratio scaled by
-the machine probes' new / old (:func:`archbench.bench.machine.machine_probe`), each reading against its own
-scatter: a machine slow for a few seconds is not a slow-down, and a real one on an equally fast machine still is.
-
-One benchmark's ratio can be 0.9× or 3× on this VM when the truth is 1.5×, so the run is also judged as a
-whole (:class:`Overall`): the median of all the ratios, with a bootstrap interval over benchmarks, against
-``noise`` in every reading. Two runs of the same code measured 0.96–1.04 that way; a real 1.5× of every
-network 1.47–1.50.
+Per benchmark both files have (by test name): the ratio of medians new / old with a 95% bootstrap interval from
+the stored rounds (``stats.data``), "slower" or "faster" only when the whole interval lies beyond the noise
+band: the widest of ``noise`` (10%), either run's relative IQR, and the scatter of all the ratios about their
+median (:func:`spread`). A shared VM slows whole stretches of a run, which no round shows, so the verdict must
+also hold with each ratio scaled by the machine's speed new / old, probed beside each benchmark
+(:func:`archbench.bench.machine.machine_probe`), against that reading's own scatter. One ratio can read 0.9×
+or 3× on this VM when the truth is 1.5×, so the run is also judged as a whole: the median of all the ratios,
+with a bootstrap interval over benchmarks, against ``noise`` in both readings.
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -22,21 +18,20 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 
-from archbench.bench.machine import PROBES
-from archbench.bench.results import PEAK_KEY, read_json
+from archbench.bench.machine import PROBE
+from archbench.bench.results import read_json
 from archbench.errors import ArchbenchError
 
 RESAMPLES = 2000
-#: The ways a ratio is read (:func:`compare_runs`): as measured, and scaled by each machine probe.
-WAYS = {"unscaled": "unscaled", PROBES[0]: "scaled by the matmul probe", PROBES[1]: "scaled by the small-operator probe"}
+SCALED = "scaled by the machine probe"
 
 
 def ratio_interval(old: Sequence[float], new: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
@@ -52,6 +47,11 @@ def verdict(interval: tuple[float, float], noise: float) -> str:
     """"slower" if the interval lies above 1 + noise, "faster" if below 1 / (1 + noise), else "no change"."""
     low, high = interval
     return "slower" if low > 1 + noise else "faster" if high < 1 / (1 + noise) else "no change"
+
+
+def _agreed(verdicts: Iterable[str]) -> str:
+    said = set(verdicts)
+    return said.pop() if len(said) == 1 else "no change"  # the readings disagree: the machine explains it
 
 
 def spread(ratios: Sequence[float]) -> float:
@@ -72,41 +72,27 @@ def spread(ratios: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One benchmark in both files; ``band``: the widest noise band its verdict had to clear (0.45 = ±45%);
-    ``machine``: the machine's speed new / old per probe both runs have."""
+    """One benchmark in both files, or the run as a whole; ``band``: the widest noise band its verdict had to
+    clear (0.45 = ±45%); ``machine``: the machine's speed new / old beside it, where both runs probed it."""
 
     name: str
-    old_median: float
-    new_median: float
     ratio: float
     low: float
     high: float
     verdict: str
     band: float
-    machine: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Overall:
-    """Every shared benchmark together: the median of their ratios new / old (``count`` of them), its 95%
-    bootstrap interval over benchmarks, and a verdict against ``band`` that must hold in every reading."""
-
-    ratio: float
-    low: float
-    high: float
-    verdict: str
-    band: float
-    count: int
+    old_median: float | None = None
+    new_median: float | None = None
+    machine: float | None = None
 
 
 class Compared(NamedTuple):
     """What :func:`compare_runs` returns: the rows, each reading's band, the run as a whole (five or more
-    benchmarks, else ``None``), and the benchmarks ``unmatched`` in the other file (``{"old": [...], "new": [...]}``),
-    which nothing above includes."""
+    benchmarks, else ``None``) and the benchmarks only one file has (``{"old": [...], "new": [...]}``)."""
 
     rows: list[Comparison]
     bands: dict[str, float]
-    overall: Overall | None
+    overall: Comparison | None
     unmatched: dict[str, list[str]]
 
 
@@ -121,29 +107,18 @@ def _positive(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def _runs(path: Path, data: dict) -> dict[str, tuple[list[float], dict[str, float]]]:
-    """Each benchmark's rounds and machine probes, by test name."""
+def _runs(path: str | Path) -> dict[str, tuple[list[float], float | None]]:
+    """Each benchmark's rounds and machine probe, by test name."""
     out = {}
-    for entry in data["benchmarks"]:
-        rounds, info = entry["stats"].get("data"), entry.get("extra_info") or {}
+    for entry in read_json(path)["benchmarks"]:
+        rounds, probe = entry["stats"].get("data"), (entry.get("extra_info") or {}).get(PROBE)
         name = entry["name"] if isinstance(entry.get("name"), str) else entry["fullname"]
         if not isinstance(rounds, list) or not rounds or not all(map(_positive, rounds)):
             raise ArchbenchError(f"{path}: benchmark {name!r} has no stored rounds (stats.data); write it with --benchmark-json.")
         if name in out:
             raise ArchbenchError(f"{path}: two benchmarks in different files are named {name!r}; compare runs of one file.")
-        out[name] = (rounds, {k: float(info[k]) for k in PROBES if _positive(info.get(k))})
+        out[name] = (rounds, float(probe) if _positive(probe) else None)
     return out
-
-
-def machine_drift(old: dict, new: dict) -> float:
-    """How much the measured peak moved between two runs (0.5 = one run's machine was 1.5× faster), or 0."""
-    def peaks(data: dict) -> dict:
-        entries = data["machine_info"].get(PEAK_KEY)
-        return {(p.get("device"), p.get("dtype"), p.get("threads")): p.get("gflops_per_s")
-                for p in (entries if isinstance(entries, list) else []) if isinstance(p, dict)}  # fmt: skip
-
-    a, b = peaks(old), peaks(new)
-    return max([max(a[k] / b[k], b[k] / a[k]) - 1 for k in a.keys() & b.keys() if _positive(a[k]) and _positive(b[k])], default=0.0)
 
 
 def _relative_iqr(rounds: Sequence[float]) -> float:
@@ -155,47 +130,36 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
     """Compare every benchmark the two files share (see the module docstring).
 
     Returns:
-        The rows; the noise band of each way of reading the ratios (:data:`WAYS`): ``"unscaled"`` (widened by
-        the peak's drift), and scaled by each probe both runs have ("slower" or "faster" must hold in every
-        way); the run as a whole, against ``noise`` (widened by the drift when unscaled); and the benchmarks
-        only one file has.
+        The rows; the noise band of each reading, ``"unscaled"`` and (where both runs probed the machine)
+        :data:`SCALED`, a "slower" or "faster" verdict holding in both; the run as a whole; the benchmarks only
+        one file has.
 
     Raises:
         ArchbenchError: for a bad file or two files with no benchmark in common.
     """
-    old_data, new_data = read_json(old), read_json(new)
-    before, after = _runs(Path(old), old_data), _runs(Path(new), new_data)
+    before, after = _runs(old), _runs(new)
     common = [name for name in before if name in after]
     if not common:
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
     intervals = {name: ratio_interval(before[name][0], after[name][0]) for name in common}
-    factors = {"unscaled": {name: 1.0 for name in common}}  # how each way scales each benchmark's ratio
-    for key in PROBES:
-        scale = {n: after[n][1][key] / before[n][1][key] for n in common if key in before[n][1] and key in after[n][1]}
-        factors.update({key: scale} if scale else {})
-    scaled = {way: [intervals[n][0] * f for n, f in scale.items()] for way, scale in factors.items()}  # each way's ratios
-    bands = {way: max(noise, spread(ratios)) for way, ratios in scaled.items()}
-    drift = machine_drift(old_data, new_data)
-    bands["unscaled"] = max(bands["unscaled"], drift)
-    out = []
+    speed = {n: after[n][1] / before[n][1] for n in common if before[n][1] and after[n][1]}  # type: ignore[operator]
+    readings = {"unscaled": dict.fromkeys(common, 1.0), **({SCALED: speed} if speed else {})}  # factor per ratio
+    ratios = {way: [intervals[n][0] * f for n, f in scale.items()] for way, scale in readings.items()}
+    bands = {way: max(noise, spread(r)) for way, r in ratios.items()}
+    rows = []
     for name, (ratio, low, high) in intervals.items():
         a, b = before[name][0], after[name][0]
-        iqr = max(_relative_iqr(a), _relative_iqr(b))
-        ways = [way for way, f in factors.items() if name in f]
-        said = {verdict((low * factors[way][name], high * factors[way][name]), max(bands[way], iqr)) for way in ways}
-        machine = {way: f[name] for way, f in factors.items() if way != "unscaled" and name in f}
-        # where the ways disagree, the machine's own speed explains the difference
-        out.append(Comparison(name, float(np.median(a)), float(np.median(b)), ratio, low, high,
-                              said.pop() if len(said) == 1 else "no change", max(max(bands[w] for w in ways), iqr), machine))  # fmt: skip
+        iqr, ways = max(_relative_iqr(a), _relative_iqr(b)), [way for way in readings if name in readings[way]]
+        said = _agreed(verdict((low * readings[w][name], high * readings[w][name]), max(bands[w], iqr)) for w in ways)
+        rows.append(Comparison(name, ratio, low, high, said, max(iqr, *(bands[w] for w in ways)),
+                               float(np.median(a)), float(np.median(b)), speed.get(name)))  # fmt: skip
     whole = None
     if len(common) >= 5:
-        readings = {way: (_median_interval(ratios), max(noise, drift * (way == "unscaled"))) for way, ratios in scaled.items()}
-        said = {verdict(interval[1:], band) for interval, band in readings.values()}
-        (ratio, low, high), _ = readings["unscaled"]
-        whole = Overall(ratio, low, high, said.pop() if len(said) == 1 else "no change",
-                        max(band for _, band in readings.values()), len(common))  # fmt: skip
+        judged = {way: _median_interval(r) for way, r in ratios.items()}
+        said = _agreed(verdict(interval[1:], noise) for interval in judged.values())
+        whole = Comparison(f"whole run ({len(common)} benchmarks)", *judged["unscaled"], said, noise)
     unmatched = {"old": [n for n in before if n not in after], "new": [n for n in after if n not in before]}
-    return Compared(out, bands, whole, unmatched)
+    return Compared(rows, bands, whole, unmatched)
 
 
 def markdown(rows: Sequence[Comparison]) -> str:
@@ -203,14 +167,13 @@ def markdown(rows: Sequence[Comparison]) -> str:
     from tabulate import tabulate
 
     table = [(f"`{r.name.split('::')[-1]}`", f"{r.old_median * 1e3:.3f} ms", f"{r.new_median * 1e3:.3f} ms", f"{r.ratio:.3f}",
-              f"{r.low:.3f}–{r.high:.3f}", " / ".join(f"{r.machine[k]:.2f}" if k in r.machine else "-" for k in PROBES),
-              f"±{r.band:.0%}", r.verdict) for r in rows]  # fmt: skip
-    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine new / old (matmul / small ops)",
-               "noise band", "verdict")  # fmt: skip
+              f"{r.low:.3f}–{r.high:.3f}", "-" if r.machine is None else f"{r.machine:.2f}", f"±{r.band:.0%}", r.verdict)
+             for r in rows]  # fmt: skip
+    headers = ("benchmark", "old median", "new median", "new / old", "95% CI", "machine new / old", "noise band", "verdict")
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def fails(rows: Sequence[Comparison | Overall], threshold: float) -> list[Comparison | Overall]:
+def fails(rows: Sequence[Comparison], threshold: float) -> list[Comparison]:
     """Rows (or the run as a whole) significantly slower by more than ``threshold`` (0.05 = 5%) at the interval's
     low end."""
     return [r for r in rows if r.verdict == "slower" and r.low > 1 + threshold]

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from archbench.bench.cases import SuiteOptions
-from archbench.bench.machine import cpu_info, machine_probe, measure_peak, usable_cores
+from archbench.bench.machine import PROBE, cpu_info, machine_probe, measure_peak, usable_cores
 from archbench.bench.results import FINGERPRINT_KEY, PEAK_KEY
 from archbench.errors import ArchbenchError
 
@@ -86,11 +86,10 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     torch.set_num_threads(options_of(item.config).threads)
     probe = not fixture.disabled  # --benchmark-disable: a smoke run, no timing to put beside the probes
     try:
-        before = machine_probe(device) if probe else {}
+        before = machine_probe(device) if probe else 0.0
         result = yield
         if probe:
-            after = machine_probe(device)
-            fixture.extra_info.update({key: round((before[key] + after[key]) / 2, 2) for key in before})
+            fixture.extra_info[PROBE] = round((before + machine_probe(device)) / 2, 1)
         return result
     finally:
         torch.set_num_threads(previous)

@@ -1,21 +1,9 @@
-"""The ``extra_info`` every network benchmark records, and the validating reader of pytest-benchmark JSON.
+"""The ``extra_info`` every network benchmark records (:data:`FIELDS`), and the validating reader of its JSON.
 
-======================  ===========================================================================
-``model``               a model reference, or ``resnet18(variant=torchvision)`` / ``torchvision.models.resnet18``
-``mode``                ``forward`` (eval, inference mode) or ``train_step`` (forward, loss, backward, step)
-``device``, ``dtype``   ``cpu``/``cuda``; autocast dtype (``float32``: no autocast)
-``batch``               images per call; ``input_shape`` is one image
-``threads``             torch intra-op threads (set explicitly)
-``params``              parameters; ``macs_per_image`` forward conv + linear MACs
-``flops_per_image``     FLOPs of the mode per image: forward 2 × MACs; train_step forward + backward
-``images_per_s``        batch / median seconds per call; ``gflops_per_s`` = flops_per_image × images_per_s / 1e9
-``uncounted``           operators with no FLOP formula (optional; non-empty: the FLOPs are a lower bound)
-``pct_of_peak``         gflops_per_s as a percentage of the run's measured peak (optional)
-``machine_*_per_s``     the machine's speed around the timing (optional; :func:`archbench.bench.machine.machine_probe`)
-``channels_last``, ``compile``, ``status`` (``ok``)
-======================  ===========================================================================
-
-The run's environment is ``machine_info["archbench"]`` and its measured peaks ``machine_info["archbench_peak"]``.
+Besides :data:`FIELDS`, a row may have ``uncounted`` (operators with no FLOP formula: non-empty, the FLOPs are a
+lower bound), ``pct_of_peak`` (of the run's measured peak), ``peak_memory`` and ``machine_calls_per_s``
+(:func:`archbench.bench.machine.machine_probe`). The run's environment is ``machine_info["archbench"]`` and its
+measured peaks ``machine_info["archbench_peak"]``.
 
 Example:
     >>> load_results("missing.json")
@@ -35,28 +23,40 @@ from typing import Any
 
 from archbench.errors import ArchbenchError
 
-_INT, _NUM, _STR, _BOOL = "a whole number", "a number", "a string", "true or false"
-#: The extra_info every network row has, and what each must be.
-TYPES = {
-    "model": _STR, "mode": _STR, "device": _STR, "dtype": _STR, "batch": _INT, "input_shape": "a list of positive whole numbers",
-    "threads": _INT, "params": _INT, "macs_per_image": _INT, "flops_per_image": _INT, "images_per_s": _NUM,
-    "gflops_per_s": _NUM, "channels_last": _BOOL, "compile": _BOOL, "status": "ok",
-}  # fmt: skip
-EXTRA_INFO_KEYS: tuple[str, ...] = tuple(TYPES)
+_INT, _NUM, _STR, _BOOL, _SHAPE = "a whole number", "a number", "a string", "true or false", "a list of positive whole numbers"
+#: The extra_info of every network row: what each must be, and what it is.
+FIELDS = {
+    "model": (_STR, "a model reference, or resnet18(variant=torchvision) / torchvision.models.resnet18"),
+    "mode": (_STR, "forward (eval, inference mode) or train_step (forward, loss, backward, SGD step)"),
+    "device": (_STR, "cpu or cuda"),
+    "dtype": (_STR, "the autocast dtype (float32: no autocast)"),
+    "batch": (_INT, "images per call"),
+    "input_shape": (_SHAPE, "one image's shape"),
+    "threads": (_INT, "torch intra-op threads (set explicitly)"),
+    "params": (_INT, "parameters"),
+    "macs_per_image": (_INT, "forward MACs (conv, linear, matmul, attention, recurrent cells)"),
+    "flops_per_image": (_INT, "FLOPs of the mode: forward 2 × MACs; train_step forward + backward"),
+    "images_per_s": (_NUM, "batch / median seconds per call"),
+    "gflops_per_s": (_NUM, "flops_per_image × images_per_s / 1e9"),
+    "channels_last": (_BOOL, "channels-last model and input"),
+    "compile": (_BOOL, "torch.compile'd"),
+    "status": ("ok", "ok"),
+}
+EXTRA_INFO_KEYS: tuple[str, ...] = tuple(FIELDS)
 FINGERPRINT_KEY, PEAK_KEY = "archbench", "archbench_peak"
 #: Larger files are refused before they are parsed (a 500-benchmark run with all rounds is a few MB).
 MAX_BYTES = 64 * 1024 * 1024
 
 
 def _is(value: object, kind: str) -> bool:
-    """Whether ``value`` is of ``kind`` (a :data:`TYPES` value; ``bool`` is not a number here)."""
+    """Whether ``value`` is of ``kind`` (as in :data:`FIELDS`; ``bool`` is not a number here)."""
     if kind == _BOOL or isinstance(value, bool):
         return kind == _BOOL and isinstance(value, bool)
     if kind == _INT:
         return isinstance(value, int)
     if kind == _NUM:
         return isinstance(value, (int, float)) and math.isfinite(value)
-    if kind == TYPES["input_shape"]:
+    if kind == _SHAPE:
         return isinstance(value, list) and all(_is(v, _INT) and v > 0 for v in value)
     return isinstance(value, str) and kind in (_STR, value)
 
@@ -139,7 +139,7 @@ def _check_row(path: Path, name: str, info: Mapping[str, Any], median: float) ->
     missing = [k for k in EXTRA_INFO_KEYS if k not in info]
     if missing:
         raise ArchbenchError(f"{path}: benchmark {name!r} lacks extra_info {', '.join(missing)}; re-run `archbench bench --json {path}`.")
-    for key, kind in TYPES.items():
+    for key, (kind, _) in FIELDS.items():
         if not _is(info[key], kind) or (kind == _INT and info[key] < (key in ("batch", "threads"))):
             raise ArchbenchError(f"{path}: benchmark {name!r} has {key} {info[key]!r}, expected {kind}; the file is damaged.")
     if not math.isclose(info["images_per_s"], info["batch"] / median, rel_tol=1e-6):

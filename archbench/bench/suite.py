@@ -43,10 +43,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for case in cases:
         marks = [pytest.mark.benchmark(group=case.group, timer=SyncTimer(case.device))]
-        if case.device == "cuda" and not torch.cuda.is_available():
-            marks.append(pytest.mark.skip(reason="CUDA is not available on this machine"))
-        if case.skip:
-            marks.append(pytest.mark.skip(reason=case.skip))
+        marks += [pytest.mark.skip(reason=case.skip)] * bool(case.skip)
         params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize("case", params)
 
