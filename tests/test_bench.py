@@ -102,7 +102,7 @@ def test_flops_of_an_operator_without_a_formula_are_a_declared_lower_bound(tmp_p
     assert work["macs_per_image"] == 4 * 9 * 8 * 8 and work["flops_per_image"] == 2 * 4 * 9 * 8 * 8  # the conv alone
     assert work["uncounted"] == {"_cdist_forward": 1}
     info = {"model": "odd", "batch": 1, "images_per_s": 1.0, "gflops_per_s": 1e-6, "pct_of_peak": 0.0, **work}
-    (row,) = _speed_rows([BenchRow("odd", None, info, 1.0)])
+    (row,) = _speed_rows([BenchRow("odd", info, 1.0)])
     assert row[5].startswith("≥ ") and row[6].startswith("≥ ")  # the report says the number is a lower bound
     assert work_of("lenet5", (1, 28, 28), "forward")["uncounted"] == {}
 

@@ -1,13 +1,10 @@
 """archbench's pytest plugin for the benchmarks: options, collection rules, fingerprint and measured peak.
 
-``pyproject.toml`` loads it for every ``pytest`` run (``-p archbench.bench.plugin``: the ``--archbench-*``
-options must exist before collection) and ``archbench bench`` passes the same ``-p``. Plain ``pytest`` leaves
-``benchmarks/bench_*.py`` out unless benchmarks are asked for (``--benchmark-only``, ``--benchmark-enable`` or
-a path in ``benchmarks/``); ``--benchmark-only`` deselects the other tests. Each benchmark runs at
-``--archbench-threads`` threads beside probes of the machine's speed; ``machine_info["archbench"]`` is the
-environment fingerprint (beside pytest-benchmark's own ``cpu`` and ``python_version``) and
-``machine_info["archbench_peak"]`` the peaks measured once per run; after the run, a table of images/s,
-GFLOP/s and % of measured peak.
+``pyproject.toml`` loads it for every ``pytest`` run (``-p archbench.bench.plugin``: the ``--archbench-*`` options
+must exist before collection), and so does ``archbench bench``. Plain ``pytest`` leaves ``benchmarks/bench_*.py``
+out unless benchmarks are asked for; ``--benchmark-only`` deselects the other tests. ``machine_info`` gets the
+environment fingerprint (``"archbench"``, beside pytest-benchmark's own ``cpu``) and the peaks measured once per
+run (``"archbench_peak"``); after the run, a table of images/s, GFLOP/s and % of measured peak.
 
 Example:
     $ pytest --benchmark-only --archbench-models 'lenet*' --benchmark-json out.json
@@ -116,15 +113,11 @@ def record_row(config: pytest.Config, name: str, info: dict[str, Any]) -> None:
 
 def fingerprint(options: SuiteOptions) -> dict[str, Any]:
     """Versions, CPU, threads, GPU and the switches that change which kernels run, as a JSON-ready dict."""
-    try:
-        import torchvision
+    import torchvision
 
-        vision: str | None = torchvision.__version__
-    except ImportError:
-        vision = None
     cuda = torch.cuda.is_available()
     return {
-        "torch": torch.__version__, "torchvision": vision, "cpu_model": cpu_info().get("brand_raw"),
+        "torch": torch.__version__, "torchvision": torchvision.__version__, "cpu_model": cpu_info().get("brand_raw"),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_cores_usable": usable_cores(),
         "threads": options.threads, "device": options.device,
         "gpu": torch.cuda.get_device_name() if cuda else None, "cuda_version": torch.version.cuda,

@@ -63,10 +63,9 @@ def _is(value: object, kind: str) -> bool:
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One network benchmark: pytest-benchmark's name and group, its extra_info, median and statistics."""
+    """One network benchmark: pytest-benchmark's name, its extra_info (as attributes too), median and statistics."""
 
     name: str
-    group: str | None
     extra_info: Mapping[str, Any]
     median_s: float
     stats: Mapping[str, Any] = field(default_factory=dict)
@@ -92,10 +91,6 @@ class BenchResults:
     def peaks(self) -> list[Mapping[str, Any]]:
         """The measured peaks of the run (one per device, dtype and thread count)."""
         return list(self.machine_info.get(PEAK_KEY) or [])
-
-    def select(self, **where: Any) -> list[BenchRow]:
-        """Rows whose extra_info matches every ``key=value``."""
-        return [r for r in self.rows if all(r.extra_info.get(k) == v for k, v in where.items())]
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
@@ -171,7 +166,7 @@ def load_results(path: str | Path) -> BenchResults:
             other.append(entry)
             continue
         _check_row(path, entry["name"], info, entry["stats"]["median"])
-        rows.append(BenchRow(entry["name"], entry.get("group"), dict(info), float(entry["stats"]["median"]), entry["stats"]))
+        rows.append(BenchRow(entry["name"], dict(info), float(entry["stats"]["median"]), entry["stats"]))
     return BenchResults(path, environment, data["machine_info"], rows, other)
 
 

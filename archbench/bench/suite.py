@@ -1,13 +1,10 @@
 """The network benchmarks as a pytest module: one test per case of :func:`~archbench.bench.cases.enumerate_cases`.
 
-It lives in the package so that an installed ``archbench bench`` runs it; ``benchmarks/bench_networks.py``
-collects it for ``pytest --benchmark-only``. Each case is pytest-benchmark's plain fixture (its calibration and
-``--benchmark-*`` options apply) over one step at the case's exact input, timed by a
-:class:`~archbench.bench.machine.SyncTimer`. A training step is ``zero_grad(set_to_none=True)``, forward, the
-loss of the model's output kind (:func:`archbench.registry.loss_for`), backward and an SGD step; ``forward``
-runs in eval mode under ``torch.inference_mode``. ``extra_info["peak_memory"]`` is the most bytes allocated
-during one extra, untimed call above what was live before it
-(:func:`archbench.memory.measure.peak_memory_during`).
+In the package, so that an installed ``archbench bench`` runs it; ``benchmarks/bench_networks.py`` collects it for
+``pytest --benchmark-only``. Each case is pytest-benchmark's plain fixture (its calibration and ``--benchmark-*``
+options apply) over one step at the case's exact input, timed by a :class:`~archbench.bench.machine.SyncTimer`:
+``forward`` in eval mode under ``torch.inference_mode``, or a training step (``zero_grad(set_to_none=True)``,
+forward, the loss of the model's output kind, backward, SGD step).
 
 Example:
     $ pytest --benchmark-only -k "lenet5-forward"
@@ -104,8 +101,7 @@ def test_network(benchmark: Any, case: BenchCase, request: pytest.FixtureRequest
     if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test
         return
     work = work_of(case.model, case.input_shape, case.mode)
-    # One extra, untimed call: the most bytes allocated during a call above what was live before it.
-    peak_memory = peak_memory_during(step, case.device)
+    peak_memory = peak_memory_during(step, case.device)  # one extra, untimed call: bytes allocated above those live
     images_per_s = case.batch / benchmark.stats.stats.median
     gflops = work["flops_per_image"] * images_per_s / 1e9
     benchmark.extra_info.update(

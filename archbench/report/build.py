@@ -349,7 +349,7 @@ def _relative(path: Path, base: Path) -> str:
 def _headline(results: Sequence[BenchResults]) -> list[str]:
     lines = []
     for model, mode in (("lenet5", "forward"), ("resnet18", "train_step")):
-        rows = [r for result in results for r in result.select(model=model, mode=mode, status="ok")]
+        rows = [r for result in results for r in result.rows if (r.model, r.mode, r.status) == (model, mode, "ok")]
         for device in sorted({r.device for r in rows}):
             best = max((r for r in rows if r.device == device), key=lambda r: r.images_per_s)
             lines.append(
