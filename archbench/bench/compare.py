@@ -4,10 +4,11 @@ Per benchmark both files have (by test name): the ratio of medians new / old wit
 the stored rounds (``stats.data``), "slower" or "faster" only when the whole interval lies beyond the noise
 band: the widest of ``noise`` (10%), either run's relative IQR, and the scatter of all the ratios about their
 median (:func:`spread`). A shared VM slows whole stretches of a run, which no round shows, so the verdict must
-also hold with each ratio scaled by the machine's speed new / old, probed beside each benchmark
-(:func:`archbench.bench.machine.machine_probe`), against that reading's own scatter. One ratio can read 0.9×
-or 3× on this VM when the truth is 1.5×, so the run is also judged as a whole: the median of all the ratios,
-with a bootstrap interval over benchmarks, against ``noise`` in both readings.
+hold in two more readings (:data:`READINGS`), each against its own scatter: each ratio scaled by the machine's
+speed new / old, probed beside each benchmark (:func:`archbench.bench.machine.machine_probe`), and the ratio of
+the fastest rounds, which a slow spell inside a benchmark leaves alone and a real slow-down does not. One ratio
+can read 0.9× or 3× on this VM when the truth is 1.5×, so the run is also judged as a whole: the median of all
+the ratios, with a bootstrap interval over benchmarks, against ``noise`` in every reading.
 
 Example:
     >>> verdict(ratio_interval([1.0, 1.1, 0.9] * 10, [1.5, 1.65, 1.35] * 10)[1:], noise=0.1)
@@ -31,16 +32,18 @@ from archbench.bench.results import read_json
 from archbench.errors import ArchbenchError
 
 RESAMPLES = 2000
-SCALED = "scaled by the machine probe"
+#: The ways each ratio is read; a "slower" or "faster" verdict must hold in every one.
+READINGS = MEDIANS, SCALED, FASTEST = "medians", "medians scaled by the machine probe", "fastest rounds"
 
 
-def ratio_interval(old: Sequence[float], new: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
-    """Ratio of medians new / old and its 95% bootstrap interval (rounds resampled with replacement)."""
+def ratio_interval(old: Sequence[float], new: Sequence[float], q: float = 50, seed: int = 0) -> tuple[float, float, float]:
+    """Ratio of the ``q``-th percentiles (the medians) new / old and its 95% bootstrap interval (rounds resampled
+    with replacement)."""
     rng = np.random.default_rng(seed)
     a, b = np.asarray(old, dtype=float), np.asarray(new, dtype=float)
-    ratios = np.median(rng.choice(b, (RESAMPLES, b.size)), axis=1) / np.median(rng.choice(a, (RESAMPLES, a.size)), axis=1)
-    low, high = np.percentile(ratios, [2.5, 97.5])
-    return float(np.median(b) / np.median(a)), float(low), float(high)
+    boots = (np.percentile(rng.choice(x, (RESAMPLES, x.size)), q, axis=1) for x in (b, a))
+    low, high = np.percentile(next(boots) / next(boots), [2.5, 97.5])
+    return float(np.percentile(b, q) / np.percentile(a, q)), float(low), float(high)
 
 
 def verdict(interval: tuple[float, float], noise: float) -> str:
@@ -130,9 +133,8 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
     """Compare every benchmark the two files share (see the module docstring).
 
     Returns:
-        The rows; the noise band of each reading, ``"unscaled"`` and (where both runs probed the machine)
-        :data:`SCALED`, a "slower" or "faster" verdict holding in both; the run as a whole; the benchmarks only
-        one file has.
+        The rows; the noise band of each of the :data:`READINGS` (:data:`SCALED` only where both runs probed
+        the machine); the run as a whole; the benchmarks only one file has.
 
     Raises:
         ArchbenchError: for a bad file or two files with no benchmark in common.
@@ -141,23 +143,27 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
     common = [name for name in before if name in after]
     if not common:
         raise ArchbenchError(f"{old} and {new} have no benchmark in common; compare two runs of the same selection.")
-    intervals = {name: ratio_interval(before[name][0], after[name][0]) for name in common}
+    medians = {name: ratio_interval(before[name][0], after[name][0]) for name in common}
     speed = {n: after[n][1] / before[n][1] for n in common if before[n][1] and after[n][1]}  # type: ignore[operator]
-    readings = {"unscaled": dict.fromkeys(common, 1.0), **({SCALED: speed} if speed else {})}  # factor per ratio
-    ratios = {way: [intervals[n][0] * f for n, f in scale.items()] for way, scale in readings.items()}
-    bands = {way: max(noise, spread(r)) for way, r in ratios.items()}
+    readings = {  # each benchmark's ratio and interval, read three ways
+        MEDIANS: medians,
+        SCALED: {n: tuple(v * speed[n] for v in medians[n]) for n in speed},
+        FASTEST: {name: ratio_interval(before[name][0], after[name][0], q=0) for name in common},
+    }
+    readings = {way: reading for way, reading in readings.items() if reading}
+    bands = {way: max(noise, spread([r[0] for r in reading.values()])) for way, reading in readings.items()}
     rows = []
-    for name, (ratio, low, high) in intervals.items():
+    for name, (ratio, low, high) in medians.items():
         a, b = before[name][0], after[name][0]
         iqr, ways = max(_relative_iqr(a), _relative_iqr(b)), [way for way in readings if name in readings[way]]
-        said = _agreed(verdict((low * readings[w][name], high * readings[w][name]), max(bands[w], iqr)) for w in ways)
+        said = _agreed(verdict(readings[w][name][1:], max(bands[w], iqr)) for w in ways)
         rows.append(Comparison(name, ratio, low, high, said, max(iqr, *(bands[w] for w in ways)),
                                float(np.median(a)), float(np.median(b)), speed.get(name)))  # fmt: skip
     whole = None
     if len(common) >= 5:
-        judged = {way: _median_interval(r) for way, r in ratios.items()}
+        judged = {way: _median_interval([r[0] for r in reading.values()]) for way, reading in readings.items()}
         said = _agreed(verdict(interval[1:], noise) for interval in judged.values())
-        whole = Comparison(f"whole run ({len(common)} benchmarks)", *judged["unscaled"], said, noise)
+        whole = Comparison(f"whole run ({len(common)} benchmarks)", *judged[MEDIANS], said, noise)
     unmatched = {"old": [n for n in before if n not in after], "new": [n for n in after if n not in before]}
     return Compared(rows, bands, whole, unmatched)
 
