@@ -40,7 +40,7 @@ FIELDS = {
     "gflops_per_s": (_NUM, "flops_per_image × images_per_s / 1e9"),
     "channels_last": (_BOOL, "channels-last model and input"),
     "compile": (_BOOL, "torch.compile'd"),
-    "status": ("ok", "ok"),
+    "status": ("ok", "ok: a benchmark that fails writes no row"),
 }
 EXTRA_INFO_KEYS: tuple[str, ...] = tuple(FIELDS)
 FINGERPRINT_KEY, PEAK_KEY = "archbench", "archbench_peak"
