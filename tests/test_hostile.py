@@ -127,6 +127,8 @@ def start_report(work: Path, *, tag: str = "new", delay: float = 0.0, umask: int
             sys.stderr = open(2, "w", buffering=1, closefd=False)
             progress = open(progress_w, "w", buffering=1)
             os.umask(umask)
+            # Ctrl-C as a terminal delivers it, even where the shell that started pytest ignores SIGINT (nohup, &)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             if user is not None:
                 os.setgroups([])
                 os.setgid(user)
