@@ -36,7 +36,8 @@ def slowed(case: BenchCase) -> Callable[[], torch.Tensor]:
     def run() -> torch.Tensor:
         start = time.perf_counter()
         out = step()
-        end = time.perf_counter() + 0.5 * (time.perf_counter() - start)
+        now = time.perf_counter()
+        end = now + 0.5 * (now - start)
         while time.perf_counter() < end:
             pass
         return out

@@ -104,8 +104,10 @@ class SuiteOptions:
         kw = {}
         for f in fields(cls):
             value, parse = config.getoption("archbench_" + f.name), f.metadata["parse"]
+            if value in (None, False):
+                continue
             try:
-                kw.update({} if value in (None, False) else {f.name: value if parse is None else parse(value)})
+                kw[f.name] = value if parse is None else parse(value)
             except ValueError:
                 raise ArchbenchError(f"--archbench-{f.name.replace('_', '-')} got {value!r}: {f.metadata['help']}.") from None
         return cls(**kw)

@@ -62,8 +62,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _gflops(step: Callable[[], Any], flops: float, device: torch.device, repeats: int, pick: Callable = min) -> float:
-    """GFLOP/s of ``step`` from the ``pick`` (best or median) of ``repeats`` timed calls after one untimed."""
+def _seconds(step: Callable[[], Any], device: torch.device, repeats: int, pick: Callable = min) -> float:
+    """Seconds per call of ``step``: the ``pick`` (best or median) of ``repeats`` timed calls after one untimed."""
     timer = SyncTimer(device)
     step()  # allocation, library initialisation, cuDNN autotuning
     times = []
@@ -71,7 +71,12 @@ def _gflops(step: Callable[[], Any], flops: float, device: torch.device, repeats
         start = timer()
         step()
         times.append(timer() - start)
-    return flops / pick(times) / 1e9
+    return pick(times)
+
+
+def _gflops(step: Callable[[], Any], flops: float, device: torch.device, repeats: int) -> float:
+    """GFLOP/s of ``step``, doing ``flops`` a call, from the best of ``repeats`` timed calls."""
+    return flops / _seconds(step, device, repeats) / 1e9
 
 
 def measure_peak(device: str, dtype: str, threads: int, size: int = 2048, repeats: int = 5) -> dict[str, Any]:
@@ -120,7 +125,7 @@ def machine_probe(device: str, calls: int = 60) -> float:
             y = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(x, w, padding=2)), 2)
             return torch.nn.functional.linear(y.flatten(1), fc)  # 6×14×14 = 1176 features
 
-    return round(_gflops(small, 1e9, dev, calls, statistics.median), 1)  # "1e9 FLOPs" a call: GFLOP/s = calls/s
+    return round(1 / _seconds(small, dev, calls, statistics.median), 1)
 
 
 @functools.lru_cache(maxsize=1)

@@ -33,8 +33,10 @@ def pytest_arguments(options: SuiteOptions, *, max_time: float | None = None, mi
     """The ``pytest`` command line that runs the suite with these options."""
     args = [archbench.bench.suite.__file__, "-p", "archbench.bench.plugin", "-p", "no:cacheprovider", "--benchmark-only",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # the plugin is imported already, as it is here
-    args += [f"--benchmark-json={json_path}"] * (json_path is not None) + [f"--benchmark-max-time={max_time}"] * (max_time is not None)
-    return args + [f"--benchmark-min-rounds={min_rounds}"] * (min_rounds is not None) + options.pytest_args()
+    args += [f"--benchmark-json={json_path}"] if json_path is not None else []
+    args += [f"--benchmark-max-time={max_time}"] if max_time is not None else []
+    args += [f"--benchmark-min-rounds={min_rounds}"] if min_rounds is not None else []
+    return args + options.pytest_args()
 
 
 def run_benchmarks(*, json_path: str | Path | None = None, max_time: float | None = None, min_rounds: int | None = None,

@@ -40,7 +40,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for case in cases:
         marks = [pytest.mark.benchmark(group=case.group, timer=SyncTimer(case.device))]
-        marks += [pytest.mark.skip(reason=case.skip)] * bool(case.skip)
+        if case.skip:
+            marks.append(pytest.mark.skip(reason=case.skip))
         params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize("case", params)
 

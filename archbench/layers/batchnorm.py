@@ -265,10 +265,11 @@ def _fast_backward(
     sum_g = _channel_sum(grad_out) if need_b or batch_stats else None
     if not batch_stats and not need_w:
         return (grad_out * _per_channel(scale, grad_out) if need_x else None), None, sum_g
-    if batch_stats and _centring_is_optional(x, shift + residual, invstd):
+    mean = shift + residual if batch_stats else None  # μ = s + r
+    if mean is not None and _centring_is_optional(x, mean, invstd):
         buffer = torch.mul(grad_out, x)  # becomes ∂L/∂x
-        dot = _channel_sum(buffer).addcmul_(shift + residual, sum_g, value=-1)  # Σg·(x − μ) = Σg·x − μ·Σg
-        centred, residual = x, shift + residual  # x − μ = x − (s + r): the same formulas below
+        dot = _channel_sum(buffer).addcmul_(mean, sum_g, value=-1)  # Σg·(x − μ) = Σg·x − μ·Σg
+        centred, residual = x, mean  # x − μ = x − (s + r): the same formulas below
     else:
         buffer = centred = x - _per_channel(shift, x)  # c, as in the forward
         dot = _channel_dot(grad_out, centred)  # Σg·c
