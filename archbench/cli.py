@@ -224,7 +224,7 @@ def _percent(text: str) -> float:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``archbench compare OLD NEW``: ratio of medians with a bootstrap interval and a verdict per benchmark."""
-    from archbench.bench.compare import compare_runs, fails, markdown
+    from archbench.bench.compare import MIN_SCATTER, compare_runs, fails, markdown
 
     rows, bands, whole, unmatched = compare_runs(args.old, args.new, noise=args.noise)
     for side, path in (("old", args.old), ("new", args.new)):
@@ -234,6 +234,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if whole is not None:
         print(f"{whole.name}: new / old {whole.ratio:.3f} (median of the ratios, 95% CI "
               f"{whole.low:.3f}–{whole.high:.3f}), {whole.verdict} against ±{whole.band:.0%} in every reading.")
+    else:
+        print(f"Only {len(rows)} benchmark{'s' * (len(rows) != 1)} in common: fewer than {MIN_SCATTER} cannot show how far "
+              f"a rerun of the same code moves, so each verdict holds against only the ±{args.noise:.0%} floor and the "
+              "rounds' spread, and a shared machine can move one benchmark further; compare more benchmarks or widen --noise.")
     print("Noise bands of single benchmarks (changes within them are noise; a verdict must hold in every reading): "
           + "; ".join(f"{way} ±{band:.0%}" for way, band in bands.items()) + ".\n")
     print(markdown(rows))

@@ -196,6 +196,17 @@ def test_compare_names_the_benchmarks_only_one_file_has(tmp_path: Path, capsys: 
     assert f"1 benchmark only in {old} (x)" in out and f"1 benchmark only in {new} (z)" in out
 
 
+def test_compare_says_when_too_few_benchmarks_show_the_scatter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Four benchmarks cannot show how far a rerun of the same code moves them; the output says so. Five can."""
+    for count, judged in ((4, False), (5, True)):
+        rounds = {f"b{i}": [1.0, 1.1, 1.0] for i in range(count)}
+        old, new = (_run_file(tmp_path / f"{side}{count}.json", rounds) for side in ("old", "new"))
+        assert main(["compare", str(old), str(new)]) == 0
+        out = capsys.readouterr().out
+        assert ("Only 4 benchmarks in common: fewer than 5 cannot show" in out) is not judged
+        assert (f"whole run ({count} benchmarks)" in out) is judged
+
+
 def test_compare_verdicts_on_known_rounds(tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(0)
 

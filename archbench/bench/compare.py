@@ -32,6 +32,8 @@ from archbench.bench.results import read_json
 from archbench.errors import ArchbenchError
 
 RESAMPLES = 2000
+#: The fewest shared benchmarks whose ratios show the run-to-run scatter (and judge the run as a whole).
+MIN_SCATTER = 5
 #: The ways each ratio is read; a "slower" or "faster" verdict must hold in every one.
 READINGS = MEDIANS, SCALED, FASTEST = "medians", "medians scaled by the machine probe", "fastest rounds"
 
@@ -63,13 +65,13 @@ def _agreed(verdicts: Iterable[str]) -> str:
 def spread(ratios: Sequence[float]) -> float:
     """Run-to-run noise from the ratios themselves: ``exp(zσ) - 1``, σ of the log-ratios about their median
     (1.4826 × the median absolute deviation), z two-sided at 5% / n (Bonferroni: with n benchmarks judged at
-    once, all n of a same-code pair stay inside it 95% of the time, not each one); 0 for fewer than five.
+    once, all n of a same-code pair stay inside it 95% of the time, not each one); 0 for fewer than :data:`MIN_SCATTER`.
 
     Example:
         >>> round(spread([1.0, 1.1, 0.9, 1.05, 0.95, 1.3]), 2)
         0.33
     """
-    if len(ratios) < 5:
+    if len(ratios) < MIN_SCATTER:
         return 0.0
     logs = np.log(np.asarray(ratios, dtype=float))
     z = NormalDist().inv_cdf(1 - 0.05 / (2 * logs.size))
@@ -93,8 +95,8 @@ class Comparison:
 
 
 class Compared(NamedTuple):
-    """What :func:`compare_runs` returns: the rows, each reading's band, the run as a whole (five or more
-    benchmarks, else ``None``) and the benchmarks only one file has (``{"old": [...], "new": [...]}``)."""
+    """What :func:`compare_runs` returns: the rows, each reading's band, the run as a whole (:data:`MIN_SCATTER` or
+    more benchmarks, else ``None``) and the benchmarks only one file has (``{"old": [...], "new": [...]}``)."""
 
     rows: list[Comparison]
     bands: dict[str, float]
@@ -163,7 +165,7 @@ def compare_runs(old: str | Path, new: str | Path, noise: float = 0.1) -> Compar
         rows.append(Comparison(name, ratio, low, high, said, max(iqr, *(bands[w] for w in ways)),
                                float(np.median(a)), float(np.median(b)), speed.get(name)))  # fmt: skip
     whole = None
-    if len(common) >= 5:
+    if len(common) >= MIN_SCATTER:
         judged = {way: _median_interval([r[0] for r in reading.values()]) for way, reading in readings.items()}
         said = _agreed(verdict(interval[1:], noise) for interval in judged.values())
         whole = Comparison(f"whole run ({len(common)} benchmarks)", *judged[MEDIANS], said, noise)
