@@ -121,6 +121,26 @@ def test_measured_peak_is_the_best_of_matmul_and_conv() -> None:
     assert (peak["device"], peak["dtype"], peak["threads"]) == ("cpu", "float32", 1)
 
 
+def test_the_peak_is_measured_again_after_the_run_and_the_better_reading_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen here: the first measurement ran in a slow spell (115 GFLOP/s for 220), putting a network at 152%."""
+    from archbench.bench import plugin
+
+    def peak(gflops: float) -> dict[str, object]:
+        return {"device": "cpu", "dtype": "float32", "threads": 2, "gflops_per_s": gflops}
+
+    monkeypatch.setattr(plugin, "measure_peak", lambda device, dtype, threads: peak(200.0))
+    info = {"device": "cpu", "dtype": "float32", "threads": 2, "gflops_per_s": 150.0}
+    stash = {plugin._PEAKS: {("cpu", "float32", 2): peak(100.0)}, plugin._ROWS: [("b", info)]}
+    for exitstatus, kept, pct in ((pytest.ExitCode.INTERRUPTED, 100.0, 150.0), (pytest.ExitCode.OK, 200.0, 75.0)):
+        hook = plugin.pytest_sessionfinish(SimpleNamespace(config=SimpleNamespace(stash=stash)), exitstatus)
+        next(hook)  # the part before pytest-benchmark writes its JSON
+        assert stash[plugin._PEAKS][("cpu", "float32", 2)]["gflops_per_s"] == kept and info["pct_of_peak"] == pct
+    assert stash[plugin._PEAKS][("cpu", "float32", 2)]["readings_gflops_per_s"] == [100.0, 200.0]
+    monkeypatch.setattr(plugin, "measure_peak", lambda device, dtype, threads: peak(50.0))  # a spell after the run
+    next(plugin.pytest_sessionfinish(SimpleNamespace(config=SimpleNamespace(stash=stash)), pytest.ExitCode.OK))
+    assert stash[plugin._PEAKS][("cpu", "float32", 2)]["gflops_per_s"] == 200.0 and info["pct_of_peak"] == 75.0
+
+
 def test_theoretical_peak_is_lanes_fma_units_threads_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from archbench.bench import machine as peak_module
 
@@ -163,6 +183,7 @@ def test_pytest_benchmark_only_from_the_root_collects_and_records_the_peak(tmp_p
     (peak,) = results.peaks
     assert (peak["device"], peak["dtype"], peak["threads"]) == ("cpu", "float32", 1) and peak["gflops_per_s"] > 0
     assert row.pct_of_peak == pytest.approx(100 * row.gflops_per_s / peak["gflops_per_s"], abs=0.05)
+    assert len(peak["readings_gflops_per_s"]) == 2 and peak["gflops_per_s"] == max(peak["readings_gflops_per_s"])
     assert len(json.loads(out.read_text())["benchmarks"][0]["stats"]["data"]) >= 3  # rounds kept for compare
 
 

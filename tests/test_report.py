@@ -21,7 +21,7 @@ from archbench.verify import check_cases, shape_checks
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _row(model: str, mode: str, batch: int, median: float, macs: int, iqr: float = 1e-5) -> dict:
+def _row(model: str, mode: str, batch: int, median: float, macs: int, iqr: float = 1e-5, **more: float) -> dict:
     info = {
         "model": model, "mode": mode, "device": "cpu", "dtype": "float32", "batch": batch,
         "input_shape": [1, 28, 28], "threads": 2, "params": 61_706, "macs_per_image": macs,
@@ -29,6 +29,7 @@ def _row(model: str, mode: str, batch: int, median: float, macs: int, iqr: float
         "channels_last": False, "compile": False, "status": "ok",
     }  # fmt: skip
     assert set(info) == set(EXTRA_INFO_KEYS)
+    info.update(more)
     stats = {"median": median, "iqr": iqr, "rounds": 50, "min": median * 0.9, "max": median * 1.2, "mean": median}
     return {"name": f"test_network[{model}-{mode}-b{batch}]", "group": f"{model}-{mode}", "stats": stats, "extra_info": info}
 
@@ -39,8 +40,8 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = {
         "machine_info": {"archbench": {"torch": "x", "threads": 2, "device": "cpu"}},
         "benchmarks": [
-            _row("lenet5", "forward", 1, 0.0002, macs),
-            _row("lenet5", "forward", 64, 0.0016, macs),
+            _row("lenet5", "forward", 1, 0.0002, macs, pct_of_peak=40.0),
+            _row("lenet5", "forward", 64, 0.0016, macs, pct_of_peak=151.5),  # a peak measured in a slow spell
             _row("lenet5_bn", "train_step", 64, 0.006, 281_640),
             _row("lenet5_bn_torch", "train_step", 64, 0.005, 281_640),
         ],
@@ -79,6 +80,9 @@ def test_speed_tables_come_from_the_json(report: report_build.Report) -> None:
     assert "5,000" in speed  # batch 1 / 0.0002 s
     # The BatchNorm pair, side by side: 6 ms / 5 ms = 1.200
     assert "1.200" in speed and "lenet5_bn" in speed
+    # a row above 100% of the measured peak says what that means; the others do not
+    (above,) = [line for line in speed.splitlines() if line.startswith("Above 100%")]
+    assert above.startswith("Above 100%: `lenet5` at batch 64, 151.5% of peak, ran faster than the measured peak")
 
 
 def test_networks_table_values(report: report_build.Report) -> None:

@@ -1,9 +1,9 @@
 """The ``extra_info`` every network benchmark records (:data:`FIELDS`), and the validating reader of its JSON.
 
 Besides :data:`FIELDS`, a row may have ``uncounted`` (operators with no FLOP formula: non-empty, the FLOPs are a
-lower bound), ``pct_of_peak`` (of the run's measured peak), ``peak_memory`` and ``machine_calls_per_s``
-(:func:`archbench.bench.machine.machine_probe`). The run's environment is ``machine_info["archbench"]`` and its
-measured peaks ``machine_info["archbench_peak"]``.
+lower bound), ``pct_of_peak`` (of the run's measured peak: the better of the readings before and after the run),
+``peak_memory`` and ``machine_calls_per_s`` (:func:`archbench.bench.machine.machine_probe`). The run's environment
+is ``machine_info["archbench"]`` and its measured peaks ``machine_info["archbench_peak"]``.
 
 Example:
     >>> load_results("missing.json")
@@ -44,6 +44,9 @@ FIELDS = {
 }
 EXTRA_INFO_KEYS: tuple[str, ...] = tuple(FIELDS)
 FINGERPRINT_KEY, PEAK_KEY = "archbench", "archbench_peak"
+#: What a row above 100% of the measured peak means; said beside it in the tables.
+ABOVE_PEAK = ("faster than the measured peak, so both peak measurements ran during a slow spell or the kernels do "
+              "fewer FLOPs than the convention counts (Winograd, FFT): not a fraction of what the machine can do")
 #: Larger files are refused before they are parsed (a 500-benchmark run with all rounds is a few MB).
 MAX_BYTES = 64 * 1024 * 1024
 

@@ -22,7 +22,7 @@ import torch
 
 from archbench.analysis.bottleneck import bottleneck_comparison, dense_layer_cost
 from archbench.analysis.counts import count_macs
-from archbench.bench.results import BenchResults, BenchRow, check_distinct, load_results
+from archbench.bench.results import ABOVE_PEAK, BenchResults, BenchRow, check_distinct, load_results
 from archbench.scale.launch import is_scale_results
 from archbench.errors import ArchbenchError
 from archbench.registry import ModelSpec, get_model, get_spec, list_models
@@ -304,6 +304,8 @@ def speed_markdown(results: Sequence[BenchResults], out_dir: Path) -> tuple[str,
         for r in sorted({r.model: r for r in group if r.extra_info.get("uncounted")}.values(), key=lambda r: str(r.model)):
             parts.append(f"≥: `{r.model}` has operators with no FLOP formula ({', '.join(sorted(r.uncounted))}), "
                          "so its GFLOP/s is a lower bound.\n")  # fmt: skip
+        for r in (r for r in group if (r.extra_info.get("pct_of_peak") or 0) > 100):
+            parts.append(f"Above 100%: `{r.model}` at batch {r.batch}, {r.pct_of_peak:.1f}% of peak, ran {ABOVE_PEAK}.\n")
     comparisons = [
         ("Hand-written BatchNorm network vs torch's (`lenet5_bn` / `lenet5_bn_torch`)", "lenet5_bn", "lenet5_bn_torch"),
         ("Our ResNet-18 vs torchvision's (same weights layout, 3×224×224)", "resnet18(variant=torchvision)",
