@@ -38,7 +38,12 @@ def _row(model: str, mode: str, batch: int, median: float, macs: int, iqr: float
 def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     macs = 416_520  # lenet5: 117,600 + 240,000 + 48,000 + 10,080 + 840 (conv and linear closed forms)
     data = {
-        "machine_info": {"archbench": {"torch": "x", "threads": 2, "device": "cpu"}},
+        "machine_info": {
+            "archbench": {"torch": "x", "threads": 2, "device": "cpu"},
+            "archbench_peak": [{"device": "cpu", "dtype": "float32", "threads": 2, "matmul_gflops_per_s": 180.1,
+                                "conv_gflops_per_s": 220.8, "gflops_per_s": 220.8, "readings_gflops_per_s": [101.0, 220.8],
+                                "theoretical_gflops_per_s": 166.2, "theoretical_basis": "lanes × FMA × clock"}],
+        },  # fmt: skip
         "benchmarks": [
             _row("lenet5", "forward", 1, 0.0002, macs, pct_of_peak=40.0),
             _row("lenet5", "forward", 64, 0.0016, macs, pct_of_peak=151.5),  # a peak measured in a slow spell
@@ -80,6 +85,10 @@ def test_speed_tables_come_from_the_json(report: report_build.Report) -> None:
     assert "5,000" in speed  # batch 1 / 0.0002 s
     # The BatchNorm pair, side by side: 6 ms / 5 ms = 1.200
     assert "1.200" in speed and "lenet5_bn" in speed
+    # the measured peak: the better of its readings before and after the run, both shown
+    peak = next(line for line in speed.splitlines() if line.startswith("| cpu"))
+    assert [c.strip() for c in peak.strip("|").split("|")] == ["cpu", "float32", "2", "180.1", "220.8", "101.0 / 220.8",
+                                                               "220.8", "166.2"]  # fmt: skip
     # a row above 100% of the measured peak says what that means; the others do not
     (above,) = [line for line in speed.splitlines() if line.startswith("Above 100%")]
     assert above.startswith("Above 100%: `lenet5` at batch 64, 151.5% of peak, ran faster than the measured peak")

@@ -65,7 +65,8 @@ def _agreed(verdicts: Iterable[str]) -> str:
 def spread(ratios: Sequence[float]) -> float:
     """Run-to-run noise from the ratios themselves: ``exp(zσ) - 1``, σ of the log-ratios about their median
     (1.4826 × the median absolute deviation), z two-sided at 5% / n (Bonferroni: with n benchmarks judged at
-    once, all n of a same-code pair stay inside it 95% of the time, not each one); 0 for fewer than :data:`MIN_SCATTER`.
+    once, all n of a same-code pair stay inside it 95% of the time, not each one); 0 for fewer than
+    :data:`MIN_SCATTER`.
 
     Example:
         >>> round(spread([1.0, 1.1, 0.9, 1.05, 0.95, 1.3]), 2)

@@ -230,9 +230,10 @@ def _peak_rows(results: Sequence[BenchResults]) -> list[tuple[str, ...]]:
     out = []
     for result in results:
         for p in result.peaks:
-            theory = p.get("theoretical_gflops_per_s")
+            theory, readings = p.get("theoretical_gflops_per_s"), p.get("readings_gflops_per_s") or []
             out.append((str(p.get("device")), str(p.get("dtype")), str(p.get("threads")), f"{p.get('matmul_gflops_per_s', 0):.1f}",
-                        f"{p.get('conv_gflops_per_s', 0):.1f}", f"{p.get('gflops_per_s', 0):.1f}", f"{theory:.1f}" if theory else "unknown"))  # fmt: skip
+                        f"{p.get('conv_gflops_per_s', 0):.1f}", " / ".join(f"{r:.1f}" for r in readings),
+                        f"{p.get('gflops_per_s', 0):.1f}", f"{theory:.1f}" if theory else "unknown"))  # fmt: skip
     return out
 
 
@@ -283,15 +284,16 @@ def speed_markdown(results: Sequence[BenchResults], out_dir: Path) -> tuple[str,
         f"From {sources}. Median time per call with its spread (half the interquartile range), images/s = "
         "batch / median, GFLOP/s = FLOPs per image × images/s (forward: 2 × MACs; train step: forward + "
         "backward FLOPs from `FlopCounterMode`), % of peak = GFLOP/s over the run's measured peak (best of large "
-        "matmuls and a large 3×3 convolution at the same dtype and threads; theoretical = FMA lanes × 2 × 2 FMA "
-        "units × threads × clock, with the clock's source below the table). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
+        "matmuls and a large 3×3 convolution at the same dtype and threads, measured before and after the run, the "
+        "better kept; theoretical = FMA lanes × 2 × 2 FMA units × threads × clock, with the clock's source below the "
+        "table). Only these timings change from run to run; the networks, counts and verification tables do not.\n",
     ]
     peaks = _peak_rows(results)
     if peaks:
         bases = sorted({f"- {p.get('device')} {p.get('dtype')}, {p.get('threads')} threads: {p['theoretical_basis']}."
                         for r in results for p in r.peaks if p.get("theoretical_basis")})  # fmt: skip
         parts.append("## Measured peak\n\n" + table(peaks, ("device", "dtype", "threads", "matmul GFLOP/s", "conv GFLOP/s",
-                                                             "peak GFLOP/s", "theoretical")) + "\n")  # fmt: skip
+                                                             "before / after", "peak GFLOP/s", "theoretical")) + "\n")  # fmt: skip
         if bases:
             parts.append("Theoretical peak:\n\n" + "\n".join(bases) + "\n")
     groups: dict[tuple[str, str, str], list[BenchRow]] = defaultdict(list)
