@@ -53,15 +53,19 @@ MAX_BYTES = 64 * 1024 * 1024
 
 def _is(value: object, kind: str) -> bool:
     """Whether ``value`` is of ``kind`` (as in :data:`FIELDS`; ``bool`` is not a number here)."""
-    if kind == _BOOL or isinstance(value, bool):
-        return kind == _BOOL and isinstance(value, bool)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
     if kind == _INT:
         return isinstance(value, int)
     if kind == _NUM:
         return isinstance(value, (int, float)) and math.isfinite(value)
     if kind == _SHAPE:
         return isinstance(value, list) and all(_is(v, _INT) and v > 0 for v in value)
-    return isinstance(value, str) and kind in (_STR, value)
+    if kind == _STR:
+        return isinstance(value, str)
+    return value == kind  # a literal, such as status "ok"
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ def _check_row(path: Path, name: str, info: Mapping[str, Any], median: float) ->
     if missing:
         raise ArchbenchError(f"{path}: benchmark {name!r} lacks extra_info {', '.join(missing)}; re-run `archbench bench --json {path}`.")
     for key, (kind, _) in FIELDS.items():
-        if not _is(info[key], kind) or (kind == _INT and info[key] < (key in ("batch", "threads"))):
+        least = 1 if key in ("batch", "threads") else 0  # whole numbers are counts; a call has an image and a thread
+        if not _is(info[key], kind) or (kind == _INT and info[key] < least):
             raise ArchbenchError(f"{path}: benchmark {name!r} has {key} {info[key]!r}, expected {kind}; the file is damaged.")
     if not math.isclose(info["images_per_s"], info["batch"] / median, rel_tol=1e-6):
         raise ArchbenchError(
@@ -179,7 +184,8 @@ def check_distinct(results: Sequence[BenchResults]) -> None:
     for result in results:
         for entry in [*(r.name for r in result.rows), *(str(e.get("name")) for e in result.other)]:
             key = f"{entry} {result.environment.get('device')} {result.environment.get('threads')}"
+            if key in seen and seen[key] == result.path:
+                raise ArchbenchError(f"{result.path} was given twice; give each benchmark file once.")
             if key in seen:
-                raise ArchbenchError(f"{result.path} was given twice; give each benchmark file once." if seen[key] == result.path
-                                     else f"Benchmark {entry!r} is in both {seen[key]} and {result.path}; give each run once.")  # fmt: skip
+                raise ArchbenchError(f"Benchmark {entry!r} is in both {seen[key]} and {result.path}; give each run once.")
             seen[key] = result.path
