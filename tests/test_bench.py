@@ -7,6 +7,7 @@ repository root to check collection, the measured peak in the JSON and the extra
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -394,6 +395,23 @@ def _network_json(path: Path, median: object = 0.002, **stats: object) -> Path:
 def test_results_with_mistyped_stats_get_one_sentence(tmp_path: Path, median: object, stats: dict, message: str) -> None:
     with pytest.raises(ArchbenchError, match=message):
         load_results(_network_json(tmp_path / "r.json", median, **stats))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("batch", 0, "batch 0, expected a whole number of at least 1"), ("threads", True, "expected a whole number"),
+     ("params", -1, "params -1, expected a whole number of at least 0"), ("model", 3, "expected a string"),
+     ("status", "failed", "status 'failed', expected ok"), ("channels_last", 0, "expected true or false"),
+     ("input_shape", [1, 0, 28], "expected a list of positive whole numbers"), ("gflops_per_s", "1.66", "expected a number")],
+)  # fmt: skip
+def test_results_with_a_mistyped_row_get_one_sentence(tmp_path: Path, key: str, value: object, message: str) -> None:
+    path = _network_json(tmp_path / "r.json")
+    load_results(path)  # as written, valid
+    data = json.loads(path.read_text())
+    data["benchmarks"][0]["extra_info"][key] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ArchbenchError, match=re.escape(message)):
+        load_results(path)
 
 
 def test_results_size_bound_and_the_same_file_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,7 +144,8 @@ def _check_row(path: Path, name: str, info: Mapping[str, Any], median: float) ->
     for key, (kind, _) in FIELDS.items():
         least = 1 if key in ("batch", "threads") else 0  # whole numbers are counts; a call has an image and a thread
         if not _is(info[key], kind) or (kind == _INT and info[key] < least):
-            raise ArchbenchError(f"{path}: benchmark {name!r} has {key} {info[key]!r}, expected {kind}; the file is damaged.")
+            expected = f"{kind} of at least {least}" if kind == _INT else kind
+            raise ArchbenchError(f"{path}: benchmark {name!r} has {key} {info[key]!r}, expected {expected}; the file is damaged.")
     if not math.isclose(info["images_per_s"], info["batch"] / median, rel_tol=1e-6):
         raise ArchbenchError(
             f"{path}: benchmark {name!r} records {info['images_per_s']:.6g} images/s but batch / median is "
